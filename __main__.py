@@ -1,0 +1,52 @@
+"""Entry point: read the stack's settings, build its platform, put EMQX on it, export what operators need."""
+
+import pulumi
+
+from components import settings as settings_module
+from components.alicloud.platform import AlicloudPlatform
+from components.existing import ExistingCluster
+from components.workloads.cert_manager import CertManager
+from components.workloads.emqx_cluster import EmqxCluster
+from components.workloads.monitoring import EmqxMonitoring
+from components.workloads.operator import EmqxOperator
+from components.workloads.rebalance import Rebalances
+
+settings = settings_module.load()
+name = f"emqx-{settings.stack}"
+
+if settings.target == "alicloud":
+    cloud = AlicloudPlatform(name, settings)
+    platform = cloud.platform
+    pulumi.export("cluster_id", cloud.cluster_id)
+    pulumi.export("kubeconfig", cloud.kubeconfig)
+    pulumi.export("mqtt_endpoints", cloud.endpoints)
+    pulumi.export("dashboard_url", cloud.dashboard_url)
+else:
+    platform = ExistingCluster(name, settings).platform
+
+k8s_opts = pulumi.ResourceOptions(provider=platform.provider, depends_on=list(platform.depends_on))
+cert_manager = CertManager(name, version=settings.charts.cert_manager_version, placement=platform.system_placement,
+                           opts=k8s_opts)
+operator = EmqxOperator(name, version=settings.charts.emqx_operator_version, placement=platform.system_placement,
+                        after=[cert_manager.release], opts=k8s_opts)
+emqx = EmqxCluster(name, settings=settings, platform=platform, after=[operator.release])
+
+if settings.rebalance:
+    Rebalances(name, runs=settings.rebalance, instance_name=settings.emqx.name,
+               instance_kind=settings.emqx.release.kind, namespace=settings.emqx.namespace,
+               provider=platform.provider, after=[emqx.resource])
+if settings.monitoring.prometheus_operator:
+    EmqxMonitoring(name, settings=settings.monitoring, emqx_name=settings.emqx.name,
+                   namespace=settings.emqx.namespace,
+                   max_connections_per_node=settings.sizing.max_connections_per_node,
+                   provider=platform.provider, after=[emqx.resource])
+
+pulumi.export("emqx_namespace", emqx.namespace)
+pulumi.export("dashboard_password", emqx.dashboard_password)
+pulumi.export("sizing", {
+    "cores": settings.sizing.cores,
+    "replicants": settings.sizing.replicants,
+    "max_connections_per_node": settings.sizing.max_connections_per_node,
+    "planned_vcpu": settings.sizing.planned_vcpu,
+    "planned_memory_gib": settings.sizing.planned_memory_gib,
+})

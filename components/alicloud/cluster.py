@@ -1,0 +1,129 @@
+"""An ACK managed (Pro) cluster with a system pool, a dedicated, tuned EMQX pool and an optional load-generator
+pool; its kubeconfig (a secret) feeds the kubernetes.Provider every workload uses."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_alicloud as alicloud
+import pulumi_kubernetes as k8s
+
+from components.settings import ClusterSettings, NodePoolSettings
+
+POOL_LABEL = "emqx-platform/pool"
+EMQX_TAINT_KEY = "emqx-platform/dedicated"
+
+
+class AckCluster(pulumi.ComponentResource):
+    cluster_id: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+    node_pools: list[alicloud.cs.NodePool]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        settings: ClusterSettings,
+        plugin: str,
+        pod_cidr: str | None,
+        service_cidr: str,
+        node_vswitch_ids: Sequence[pulumi.Input[str]],
+        pod_vswitch_ids: Sequence[pulumi.Input[str]],
+        security_group_id: pulumi.Input[str],
+        system_pool: NodePoolSettings,
+        emqx_pool: NodePoolSettings,
+        loadgen_pool: NodePoolSettings | None,
+        tuning_script: str,
+        allowed_unsafe_sysctls: Sequence[str],
+        tags: Mapping[str, str],
+        protect: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("emqx-platform:alicloud:AckCluster", name, None, opts)
+        tagged = {**tags, "component": "cluster"}
+        network_addon = "flannel" if plugin == "flannel" else "terway-eniip"
+        cluster = alicloud.cs.ManagedKubernetes(
+            f"{name}-ack",
+            name=f"{name}-ack",
+            cluster_spec=settings.spec,
+            version=settings.kubernetes_version,
+            vswitch_ids=list(node_vswitch_ids),
+            pod_cidr=pod_cidr,
+            pod_vswitch_ids=list(pod_vswitch_ids) or None,
+            service_cidr=service_cidr,
+            # The network component owns NAT and the node security group.
+            new_nat_gateway=False,
+            security_group_id=security_group_id,
+            slb_internet_enabled=settings.api_server_public,
+            # IPVS keeps Service routing O(1) with the many endpoints of a large cluster.
+            proxy_mode="ipvs",
+            deletion_protection=protect,
+            addons=[
+                alicloud.cs.ManagedKubernetesAddonArgs(name=network_addon),
+                alicloud.cs.ManagedKubernetesAddonArgs(name="csi-plugin"),
+                alicloud.cs.ManagedKubernetesAddonArgs(name="csi-provisioner"),
+            ],
+            tags=tagged,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+        )
+        self.cluster_id = cluster.id
+        self.node_pools = []
+        pre_user_data = base64.b64encode(tuning_script.encode()).decode()
+        self.node_pools.append(self._pool(name, cluster, system_pool, node_vswitch_ids, security_group_id, tagged,
+                                          taints=(), tuning=None, sysctls=()))
+        self.node_pools.append(self._pool(name, cluster, emqx_pool, node_vswitch_ids, security_group_id, tagged,
+                                          taints=((EMQX_TAINT_KEY, "emqx", "NoSchedule"),), tuning=pre_user_data,
+                                          sysctls=allowed_unsafe_sysctls))
+        if loadgen_pool is not None and loadgen_pool.enabled and loadgen_pool.count:
+            # Load generators open many outgoing connections: same kernel tuning, own taint.
+            self.node_pools.append(self._pool(name, cluster, loadgen_pool, node_vswitch_ids, security_group_id,
+                                              tagged, taints=((EMQX_TAINT_KEY, "loadgen", "NoSchedule"),),
+                                              tuning=pre_user_data, sysctls=allowed_unsafe_sysctls))
+
+        credential = alicloud.cs.get_cluster_credential_output(cluster_id=cluster.id,
+                                                               opts=pulumi.InvokeOutputOptions(parent=self))
+        self.kubeconfig = pulumi.Output.secret(credential.kube_config.apply(lambda k: k or ""))
+        # cluster_identifier: while the kubeconfig is unknown (first preview) the provider must not look replaced,
+        # or every Kubernetes resource would show as a replacement.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, cluster_identifier=cluster.id,
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_pools))
+        self.register_outputs({"cluster_id": self.cluster_id, "kubeconfig": self.kubeconfig})
+
+    def _pool(self, name: str, cluster: alicloud.cs.ManagedKubernetes, pool: NodePoolSettings,
+              vswitch_ids: Sequence[pulumi.Input[str]], security_group_id: pulumi.Input[str],
+              tags: Mapping[str, str], *, taints: Sequence[tuple[str, str, str]], tuning: str | None,
+              sysctls: Sequence[str]) -> alicloud.cs.NodePool:
+        kubelet = (alicloud.cs.NodePoolKubeletConfigurationArgs(allowed_unsafe_sysctls=list(sysctls))
+                   if sysctls else None)
+        return alicloud.cs.NodePool(
+            f"{name}-{pool.name}",
+            node_pool_name=f"{name}-{pool.name}",
+            cluster_id=cluster.id,
+            vswitch_ids=list(vswitch_ids),
+            instance_types=list(pool.instance_types),
+            desired_size=str(pool.count),
+            # Spread evenly over the zones' vSwitches, so losing a zone loses a predictable share.
+            multi_az_policy="BALANCE",
+            system_disk_category=pool.disk_category,
+            system_disk_size=pool.disk_gib,
+            security_group_ids=[security_group_id],
+            runtime_name="containerd",
+            image_type="AliyunLinux3",
+            labels=[alicloud.cs.NodePoolLabelArgs(key=POOL_LABEL, value=pool.name)],
+            taints=[alicloud.cs.NodePoolTaintArgs(key=k, value=v, effect=e) for k, v, e in taints] or None,
+            pre_user_data=tuning,
+            kubelet_configuration=kubelet,
+            tags={**tags, "pool": pool.name},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def pool_placement(pool_name: str, *, dedicated: bool) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Node selector and tolerations that put a pod on a pool made by AckCluster."""
+    selector = {POOL_LABEL: pool_name}
+    tolerations = ([{"key": EMQX_TAINT_KEY, "operator": "Equal", "value": pool_name, "effect": "NoSchedule"}]
+                   if dedicated else [])
+    return selector, tolerations

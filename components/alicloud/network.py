@@ -1,0 +1,102 @@
+"""The stack's VPC on Alibaba Cloud: one node vSwitch per zone (and pod vSwitches for Terway), NAT for image pulls,
+and the node security group with least-privilege ingress."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_alicloud as alicloud
+
+from components.network_plan import NetworkPlan
+from components.render.emqx import DASHBOARD_PORT, LISTENERS
+
+# Erlang distribution and gen_rpc between EMQX pods (FACTS.md section 1).
+CLUSTER_PORTS = (4370, 5369)
+
+
+class AlicloudNetwork(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+    node_vswitch_ids: list[pulumi.Output[str]]
+    pod_vswitch_ids: list[pulumi.Output[str]]
+    security_group_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        plan: NetworkPlan,
+        client_cidrs: tuple[str, ...],
+        admin_cidrs: tuple[str, ...],
+        node_ports: Mapping[int, int],
+        tags: Mapping[str, str],
+        protect: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("emqx-platform:alicloud:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        kept = pulumi.ResourceOptions(parent=self, protect=protect)
+        tagged = {**tags, "component": "network"}
+
+        vpc = alicloud.vpc.Network(f"{name}-vpc", vpc_name=f"{name}-vpc", cidr_block=plan.vpc_cidr, tags=tagged,
+                                   opts=kept)
+        self.vpc_id = vpc.id
+        self.node_vswitch_ids = []
+        self.pod_vswitch_ids = []
+        for zone in plan.zones:
+            vsw = alicloud.vpc.Switch(f"{name}-nodes-{zone.zone}", vswitch_name=f"{name}-nodes-{zone.zone}",
+                                      vpc_id=vpc.id, zone_id=zone.zone, cidr_block=zone.node_cidr, tags=tagged,
+                                      opts=child)
+            self.node_vswitch_ids.append(vsw.id)
+            if zone.pod_cidr:
+                pod = alicloud.vpc.Switch(f"{name}-pods-{zone.zone}", vswitch_name=f"{name}-pods-{zone.zone}",
+                                          vpc_id=vpc.id, zone_id=zone.zone, cidr_block=zone.pod_cidr, tags=tagged,
+                                          opts=child)
+                self.pod_vswitch_ids.append(pod.id)
+
+        # Nodes have no public addresses: one enhanced NAT gateway with an EIP lets them pull images.
+        nat = alicloud.vpc.NatGateway(f"{name}-nat", nat_gateway_name=f"{name}-nat", vpc_id=vpc.id,
+                                      vswitch_id=self.node_vswitch_ids[0], nat_type="Enhanced",
+                                      payment_type="PayAsYouGo", network_type="internet", tags=tagged, opts=child)
+        eip = alicloud.ecs.EipAddress(f"{name}-nat-eip", address_name=f"{name}-nat-eip",
+                                      internet_charge_type="PayByTraffic", payment_type="PayAsYouGo",
+                                      bandwidth="100", tags=tagged, opts=child)
+        binding = alicloud.ecs.EipAssociation(f"{name}-nat-eip", allocation_id=eip.id, instance_id=nat.id,
+                                              instance_type="Nat", opts=child)
+        for zone, vsw_id in zip(plan.zones, self.node_vswitch_ids, strict=True):
+            alicloud.vpc.SnatEntry(f"{name}-snat-{zone.zone}", snat_table_id=nat.snat_table_ids,
+                                   source_vswitch_id=vsw_id, snat_ip=eip.ip_address,
+                                   opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]))
+
+        # inner_access_policy Accept lets the nodes of this group reach each other (kubelet, overlay, EMQX
+        # cluster ports); everything from outside the group is listed below, port by port.
+        sg = alicloud.ecs.SecurityGroup(f"{name}-nodes", security_group_name=f"{name}-nodes", vpc_id=vpc.id,
+                                        inner_access_policy="Accept", tags=tagged,
+                                        description="EMQX platform nodes: MQTT from clients, dashboard from admins",
+                                        opts=child)
+        self.security_group_id = sg.id
+        mqtt_ports = sorted({port for _, _, port in LISTENERS} | {node_ports[p] for _, _, p in LISTENERS
+                                                                   if p in node_ports})
+        for cidr_index, cidr in enumerate(client_cidrs):
+            for port in mqtt_ports:
+                self._ingress(f"{name}-mqtt-{port}-{cidr_index}", sg, port, cidr, "MQTT clients")
+        dashboard_ports = sorted({DASHBOARD_PORT} | ({node_ports[DASHBOARD_PORT]} if DASHBOARD_PORT in node_ports
+                                                     else set()))
+        for cidr_index, cidr in enumerate(admin_cidrs):
+            for port in dashboard_ports:
+                self._ingress(f"{name}-dashboard-{port}-{cidr_index}", sg, port, cidr, "EMQX dashboard and API")
+        for port in CLUSTER_PORTS:
+            self._ingress(f"{name}-cluster-{port}", sg, port, plan.vpc_cidr, "EMQX cluster traffic, VPC only")
+        if plan.pod_cidr:
+            # Flannel pods reach node-local services (DNS, kubelet ports) from the pod CIDR.
+            alicloud.ecs.SecurityGroupRule(f"{name}-pods", security_group_id=sg.id, type="ingress",
+                                           ip_protocol="all", port_range="-1/-1", cidr_ip=plan.pod_cidr,
+                                           policy="accept", nic_type="intranet", priority=1,
+                                           description="pod CIDR", opts=child)
+        self.register_outputs({"vpc_id": self.vpc_id, "security_group_id": self.security_group_id})
+
+    def _ingress(self, rule_name: str, sg: alicloud.ecs.SecurityGroup, port: int, cidr: str, why: str) -> None:
+        alicloud.ecs.SecurityGroupRule(rule_name, security_group_id=sg.id, type="ingress", ip_protocol="tcp",
+                                       port_range=f"{port}/{port}", cidr_ip=cidr, policy="accept",
+                                       nic_type="intranet", priority=1, description=why,
+                                       opts=pulumi.ResourceOptions(parent=self))

@@ -1,0 +1,79 @@
+"""Alibaba Cloud's side of the seam: network, ACK cluster and load balancer, handed on as one `Platform`."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.alicloud.cluster import AckCluster, pool_placement
+from components.alicloud.loadbalancer import NODE_PORTS, ClassicLoadBalancer
+from components.alicloud.network import AlicloudNetwork
+from components.platform import Platform
+from components.render.emqx import Placement, ServiceBinding
+from components.settings import Settings
+from components.tuning import render_ack_pre_user_data
+
+# ACK's default CSI storage class for ESSD disks; the core volumes are zonal, like the cores themselves.
+DEFAULT_STORAGE_CLASS = "alicloud-disk-essd"
+
+
+class AlicloudPlatform(pulumi.ComponentResource):
+    platform: Platform
+    cluster_id: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    endpoints: pulumi.Output[dict[str, str]]
+    dashboard_url: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("emqx-platform:alicloud:Platform", name, None, opts)
+        assert settings.cloud and settings.network and settings.network.plan
+        assert settings.system_pool and settings.emqx_pool
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {"stack": settings.stack, "project": settings.project, **dict(settings.tags)}
+        plan = settings.network.plan
+
+        network = AlicloudNetwork(name, plan=plan, client_cidrs=settings.network.client_cidrs,
+                                  admin_cidrs=settings.network.admin_cidrs, node_ports=NODE_PORTS, tags=tags,
+                                  protect=settings.production, opts=child)
+        cluster = AckCluster(
+            name,
+            settings=settings.cluster,
+            plugin=settings.network.plugin,
+            pod_cidr=plan.pod_cidr,
+            service_cidr=plan.service_cidr,
+            node_vswitch_ids=network.node_vswitch_ids,
+            pod_vswitch_ids=network.pod_vswitch_ids,
+            security_group_id=network.security_group_id,
+            system_pool=settings.system_pool,
+            emqx_pool=settings.emqx_pool,
+            loadgen_pool=settings.loadgen_pool,
+            tuning_script=render_ack_pre_user_data(settings.tuning),
+            allowed_unsafe_sysctls=settings.tuning.kubelet_allowed_unsafe_sysctls(),
+            tags=tags,
+            protect=settings.production,
+            opts=child,
+        )
+        lb = ClassicLoadBalancer(name, settings=settings.load_balancer, vswitch_id=network.node_vswitch_ids[0],
+                                 zones=settings.cloud.zones, admin_cidrs=settings.network.admin_cidrs, tags=tags,
+                                 opts=child)
+        emqx_selector, emqx_tolerations = pool_placement("emqx", dedicated=True)
+        system_selector, _ = pool_placement("system", dedicated=False)
+        # Local: only nodes running EMQX become backends, and clients' source addresses reach EMQX.
+        service = ServiceBinding(type="LoadBalancer", node_ports=NODE_PORTS, external_traffic_policy="Local")
+        self.platform = Platform(
+            provider=cluster.provider,
+            emqx_placement=Placement(node_selector=emqx_selector, tolerations=emqx_tolerations,
+                                     zone_count=len(settings.cloud.zones)),
+            system_placement=Placement(node_selector=system_selector, zone_count=len(settings.cloud.zones)),
+            storage_class=settings.emqx.storage_class or DEFAULT_STORAGE_CLASS,
+            listeners=service,
+            dashboard=service,
+            listener_annotations=lb.listener_annotations,
+            dashboard_annotations=lb.dashboard_annotations,
+            depends_on=[*cluster.node_pools, lb],
+        )
+        self.cluster_id = cluster.cluster_id
+        self.kubeconfig = cluster.kubeconfig
+        self.endpoints = lb.endpoints
+        self.dashboard_url = lb.dashboard_url
+        self.register_outputs({"cluster_id": self.cluster_id, "endpoints": self.endpoints,
+                               "dashboard_url": self.dashboard_url})

@@ -1,0 +1,270 @@
+"""A small typed reader over raw stack config that collects every problem instead of stopping at the first.
+
+Stack config arrives as JSON-ish values (YAML objects, strings, numbers). Each `Section` reads one object, records
+which keys it consumed, and reports the rest as unknown, so a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_MISSING = object()
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+class Problems:
+    """Every config problem found in one run, in the order found."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, what: str, fix: str) -> None:
+        self.items.append(f"{key}: {what}; {fix}")
+
+    def extend(self, messages: Sequence[str]) -> None:
+        self.items.extend(messages)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+class Section:
+    """One config object: typed getters with defaults; unknown keys reported by `finish()`."""
+
+    def __init__(self, key: str, raw: object, problems: Problems, *, required: bool = False) -> None:
+        self.key = key
+        self.problems = problems
+        self.present = raw is not None
+        self._seen: set[str] = set()
+        self._children: list[Section] = []
+        if raw is None:
+            self.raw: Mapping[str, Any] = {}
+            if required:
+                problems.add(key, "is required but not set", f"set it with `pulumi config set --path {key}...`")
+        elif isinstance(raw, Mapping):
+            self.raw = raw
+        else:
+            self.raw = {}
+            problems.add(key, f"must be an object, got {_type_name(raw)}", "write it as a YAML mapping")
+
+    def path(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def accept(self, *names: str) -> None:
+        """Keys the caller validated by other means: not to be reported as unknown."""
+        self._seen.update(names)
+
+    def _get(self, name: str) -> object:
+        self._seen.add(name)
+        return self.raw.get(name, _MISSING)
+
+    def has(self, name: str) -> bool:
+        return name in self.raw
+
+    def section(self, name: str, *, required: bool = False) -> Section:
+        value = self._get(name)
+        child = Section(self.path(name), None if value is _MISSING else value, self.problems, required=required)
+        self._children.append(child)
+        return child
+
+    def string(
+        self,
+        name: str,
+        default: str | None = None,
+        *,
+        choices: Sequence[str] | None = None,
+        pattern: str | None = None,
+        hint: str = "",
+        required: bool = False,
+    ) -> str | None:
+        value = self._get(name)
+        key = self.path(name)
+        if value is _MISSING or value is None:
+            if required:
+                self.problems.add(key, "is required but not set", hint or "set it in the stack config")
+            return default
+        if not isinstance(value, str):
+            self.problems.add(key, f"must be text, got {_type_name(value)}", hint or "quote the value")
+            return default
+        if choices is not None and value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1)
+            suggestion = f"did you mean {close[0]!r}? " if close else ""
+            self.problems.add(
+                key, f"{value!r} is not one of {', '.join(choices)}", f"{suggestion}use one of those values"
+            )
+            return default
+        if pattern is not None and not re.fullmatch(pattern, value):
+            self.problems.add(key, f"{value!r} is not well formed", hint or f"it must match {pattern}")
+            return default
+        return value
+
+    def integer(
+        self,
+        name: str,
+        default: int | None = None,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+        required: bool = False,
+        hint: str = "",
+    ) -> int | None:
+        value = self._get(name)
+        key = self.path(name)
+        if value is _MISSING or value is None:
+            if required:
+                self.problems.add(key, "is required but not set", hint or "set a whole number")
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems.add(key, f"must be a whole number, got {_type_name(value)}", "write it without quotes")
+            return default
+        if minimum is not None and value < minimum:
+            self.problems.add(key, f"{value} is below the minimum {minimum}", hint or f"use at least {minimum}")
+            return default
+        if maximum is not None and value > maximum:
+            self.problems.add(key, f"{value} is above the maximum {maximum}", hint or f"use at most {maximum}")
+            return default
+        return value
+
+    def number(
+        self, name: str, default: float, *, minimum: float, maximum: float, hint: str = ""
+    ) -> float:
+        value = self._get(name)
+        key = self.path(name)
+        if value is _MISSING or value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.problems.add(key, f"must be a number, got {_type_name(value)}", "write it without quotes")
+            return default
+        if not minimum <= value <= maximum:
+            self.problems.add(key, f"{value} is outside {minimum}..{maximum}", hint or "use a value in that range")
+            return default
+        return float(value)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._get(name)
+        if value is _MISSING or value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problems.add(self.path(name), f"must be true or false, got {_type_name(value)}", "write true or false")
+            return default
+        return value
+
+    def strings(
+        self, name: str, default: Sequence[str] = (), *, min_items: int = 0, hint: str = ""
+    ) -> tuple[str, ...]:
+        value = self._get(name)
+        key = self.path(name)
+        if value is _MISSING or value is None:
+            if min_items and not default:
+                self.problems.add(key, "is required but not set", hint or f"list at least {min_items} value(s)")
+            return tuple(default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problems.add(key, f"must be a list of text values, got {_type_name(value)}", "write a YAML list")
+            return tuple(default)
+        if len(value) < min_items:
+            self.problems.add(key, f"has {len(value)} item(s), needs at least {min_items}", hint or "add more")
+        if len(set(value)) != len(value):
+            dupes = sorted({v for v in value if value.count(v) > 1})
+            self.problems.add(key, f"lists {', '.join(dupes)} more than once", "list each value once")
+        return tuple(value)
+
+    def cidrs(self, name: str, default: Sequence[str] = (), *, min_items: int = 0) -> tuple[str, ...]:
+        values = self.strings(name, default, min_items=min_items)
+        good: list[str] = []
+        for i, value in enumerate(values):
+            err = cidr_problem(value)
+            if err:
+                self.problems.add(f"{self.path(name)}[{i}]", err[0], err[1])
+            else:
+                good.append(value)
+        return tuple(good)
+
+    def cidr(self, name: str, default: str) -> str:
+        value = self.string(name, default)
+        assert value is not None
+        err = cidr_problem(value)
+        if err:
+            self.problems.add(self.path(name), err[0], err[1])
+            return default
+        return value
+
+    def mapping(self, name: str) -> Mapping[str, Any]:
+        """A free-form mapping whose keys the caller validates itself."""
+        value = self._get(name)
+        if value is _MISSING or value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problems.add(self.path(name), f"must be an object, got {_type_name(value)}", "write a YAML mapping")
+            return {}
+        return value
+
+    def string_map(self, name: str) -> tuple[tuple[str, str], ...]:
+        value = self.mapping(name)
+        out: list[tuple[str, str]] = []
+        for k, v in value.items():
+            if not isinstance(v, str):
+                self.problems.add(f"{self.path(name)}.{k}", f"must be text, got {_type_name(v)}", "quote the value")
+            else:
+                out.append((str(k), v))
+        return tuple(sorted(out))
+
+    def items(self, name: str) -> list[Section]:
+        """A list of objects, each read as its own Section keyed `name[i]`."""
+        value = self._get(name)
+        if value is _MISSING or value is None:
+            return []
+        if not isinstance(value, list):
+            self.problems.add(self.path(name), f"must be a list, got {_type_name(value)}", "write a YAML list")
+            return []
+        out = []
+        for i, item in enumerate(value):
+            child = Section(f"{self.path(name)}[{i}]", item, self.problems)
+            self._children.append(child)
+            out.append(child)
+        return out
+
+    def finish(self) -> None:
+        """Report keys nobody read, recursively."""
+        for name in self.raw:
+            if name not in self._seen:
+                close = difflib.get_close_matches(str(name), sorted(self._seen), n=1)
+                fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(self._seen))}"
+                self.problems.add(self.path(str(name)), "is not a known setting", fix)
+        for child in self._children:
+            child.finish()
+
+
+def cidr_problem(value: str) -> tuple[str, str] | None:
+    """(what is wrong, how to fix) for a malformed IPv4 CIDR, or None."""
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        try:
+            net = ipaddress.IPv4Network(value, strict=False)
+        except ValueError:
+            return (f"{value!r} is not an IPv4 CIDR", "write it as a.b.c.d/n, e.g. 10.0.0.0/16")
+        return (f"{value!r} has host bits set", f"did you mean {net.with_prefixlen}?")
+    if "/" not in value:
+        return (f"{value!r} has no prefix length", f"write it as {value}/32 or the network it belongs to")
+    return None

@@ -1,0 +1,151 @@
+"""The EMQX cluster: namespace, secrets, listener TLS from cert-manager, and the operator's custom resource."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.platform import Platform
+from components.render import certificates
+from components.render.emqx import (
+    READY_TIMEOUT_SECONDS,
+    SECRET_DASHBOARD_PASSWORD,
+    SECRET_LICENSE_KEY,
+    EmqxSpecInputs,
+    emqx_enterprise_v4_spec,
+    emqx_spec,
+)
+from components.settings import Settings
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "emqx-platform"}
+
+
+def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
+    """What the renderer needs, from the settings and the platform (annotations are filled in later)."""
+    emqx, plan = settings.emqx, settings.sizing
+    return EmqxSpecInputs(
+        name=emqx.name,
+        image=emqx.image,
+        cores=plan.cores,
+        replicants=plan.replicants,
+        max_connections_per_node=plan.max_connections_per_node,
+        acceptors=emqx.acceptors,
+        keepalive_seconds=emqx.keepalive_seconds,
+        pod_cpu=plan.pod_cpu,
+        pod_memory=plan.pod_memory,
+        pod_sysctls=settings.tuning.pod_security_context_sysctls(),
+        placement=platform.emqx_placement,
+        listeners=platform.listeners,
+        dashboard=platform.dashboard,
+        secret_name=f"{emqx.name}-secrets",
+        tls_secret_name=f"{emqx.name}-listener-tls",
+        with_license=settings.has_license,
+        core_storage_gib=emqx.core_storage_gib,
+        storage_class=platform.storage_class,
+        labels=MANAGED_BY,
+    )
+
+
+class EmqxCluster(pulumi.ComponentResource):
+    resource: k8s.apiextensions.CustomResource
+    dashboard_password: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, *, settings: Settings, platform: Platform, after: Sequence[pulumi.Resource],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("emqx-platform:workloads:EmqxCluster", name, None, opts)
+        emqx = settings.emqx
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=platform.provider)
+        inputs = spec_inputs(settings, platform)
+
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": emqx.namespace, "labels": MANAGED_BY},
+                                   opts=k8s_opts)
+        self.namespace = ns.metadata.apply(lambda m: m.name or emqx.namespace)
+        in_ns = pulumi.ResourceOptions(parent=self, provider=platform.provider, depends_on=[ns])
+
+        # EMQX applies the default password only when its database is first created, so the value is generated
+        # once and kept; rotating it later is a dashboard/API action, not a config change.
+        password = random.RandomPassword(f"{name}-dashboard-password", length=24, special=False,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        self.dashboard_password = pulumi.Output.secret(password.result)
+        secret_data: dict[str, pulumi.Input[str]] = {SECRET_DASHBOARD_PASSWORD: password.result}
+        if settings.license_key is not None:
+            secret_data[SECRET_LICENSE_KEY] = settings.license_key
+            if emqx.release.legacy:
+                # EMQX Enterprise 4.4's operator reads the licence file under this key.
+                secret_data["emqx.lic"] = settings.license_key
+        secret = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata={"name": inputs.secret_name, "namespace": emqx.namespace, "labels": MANAGED_BY},
+            type="Opaque",
+            string_data=pulumi.Output.secret(secret_data),
+            opts=in_ns,
+        )
+
+        tls_objects = certificates.listener_tls(
+            emqx_name=emqx.name,
+            namespace=emqx.namespace,
+            secret_name=inputs.tls_secret_name,
+            issuer_kind=emqx.certificates.issuer_kind,
+            issuer_name=emqx.certificates.issuer_name,
+            dns_names=emqx.certificates.dns_names,
+            labels=MANAGED_BY,
+        )
+        tls_resources: list[pulumi.Resource] = []
+        previous: list[pulumi.Resource] = [ns, *after]
+        for obj in tls_objects:
+            res = k8s.apiextensions.CustomResource(
+                f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}",
+                api_version=obj["apiVersion"],
+                kind=obj["kind"],
+                metadata=obj["metadata"],
+                spec=obj["spec"],
+                opts=pulumi.ResourceOptions(parent=self, provider=platform.provider, depends_on=list(previous)),
+            )
+            tls_resources.append(res)
+            previous = [res]
+
+        spec = pulumi.Output.all(platform.listener_annotations, platform.dashboard_annotations).apply(
+            lambda ann: _render(settings, inputs, ann[0], ann[1])
+        )
+        self.resource = k8s.apiextensions.CustomResource(
+            f"{name}-emqx",
+            api_version=emqx.release.api_version,
+            kind=emqx.release.kind,
+            metadata={
+                "name": emqx.name,
+                "namespace": emqx.namespace,
+                "labels": MANAGED_BY,
+                "annotations": {
+                    # Pulumi waits for the operator to report the cluster Ready, with time for a blue-green rollout.
+                    "pulumi.com/waitFor": "condition=Ready",
+                    "pulumi.com/timeoutSeconds": str(READY_TIMEOUT_SECONDS),
+                },
+            },
+            spec=spec,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=platform.provider,
+                depends_on=[*after, secret, *tls_resources, *platform.depends_on],
+            ),
+        )
+        self.register_outputs({"namespace": self.namespace, "dashboard_password": self.dashboard_password})
+
+
+def _render(settings: Settings, inputs: EmqxSpecInputs, listener_annotations: Mapping[str, str],
+            dashboard_annotations: Mapping[str, str]) -> dict[str, Any]:
+    final = replace(
+        inputs,
+        listeners=replace(inputs.listeners, annotations=dict(listener_annotations or {})),
+        dashboard=replace(inputs.dashboard, annotations=dict(dashboard_annotations or {})),
+    )
+    release = settings.emqx.release
+    if release.legacy:
+        repository = release.image.rsplit(":", 1)[0]
+        return emqx_enterprise_v4_spec(final, release.version, repository)
+    return emqx_spec(final)
