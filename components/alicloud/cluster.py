@@ -30,6 +30,7 @@ class AckCluster(pulumi.ComponentResource):
         plugin: str,
         pod_cidr: str | None,
         service_cidr: str,
+        node_cidr_mask: int | None,
         node_vswitch_ids: Sequence[pulumi.Input[str]],
         pod_vswitch_ids: Sequence[pulumi.Input[str]],
         security_group_id: pulumi.Input[str],
@@ -54,6 +55,7 @@ class AckCluster(pulumi.ComponentResource):
             pod_cidr=pod_cidr,
             pod_vswitch_ids=list(pod_vswitch_ids) or None,
             service_cidr=service_cidr,
+            node_cidr_mask=node_cidr_mask,
             # The network component owns NAT and the node security group.
             new_nat_gateway=False,
             security_group_id=security_group_id,
