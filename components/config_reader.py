@@ -10,7 +10,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 _MISSING = object()
 
@@ -52,6 +52,10 @@ class Problems:
 class Section:
     """One config object: typed getters with defaults; unknown keys reported by `finish()`."""
 
+    # Every key path any Section was asked for (list indexes folded to `[]`): the README test compares it with
+    # the configuration reference, so a new setting cannot go undocumented.
+    read_paths: ClassVar[set[str]] = set()
+
     def __init__(self, key: str, raw: object, problems: Problems, *, required: bool = False) -> None:
         self.key = key
         self.problems = problems
@@ -77,6 +81,7 @@ class Section:
 
     def _get(self, name: str) -> object:
         self._seen.add(name)
+        Section.read_paths.add(re.sub(r"\[\d+\]", "[]", self.path(name)))
         return self.raw.get(name, _MISSING)
 
     def has(self, name: str) -> bool:
