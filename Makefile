@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: preview test lint typecheck bench-tuning clean
+.PHONY: preview test lint typecheck schemas bench-tuning clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/pyright
 
-test: $(STAMP) lint typecheck
+# Schemas for cert-manager and Prometheus Operator kinds, generated from their CRDs by PyPI packages (build/schemas).
+schemas: $(STAMP)
+	$(PY) -m tests.schemas_thirdparty
+
+test: $(STAMP) lint typecheck schemas
 	$(VENV)/bin/pytest
 
 bench-tuning: $(STAMP)

@@ -7,8 +7,8 @@
   eb4e23f6604bf7239fec47fdcdcc549757430773): stats_metric_meta/0, vm_metric_meta/0, cluster_metric_meta/0,
   message_metric_meta/0 and mria_metric_meta/1. `up` is Prometheus' own series.
 - Pod labels and port name come from github.com/emqx/emqx-operator apis/apps/v2beta1 (const.go, util.go).
-- PodMonitor / PrometheusRule field names come from the prometheus-operator CRDs
-  (example/prometheus-operator-crd, operator.prometheus.io/version 0.91.0), transcribed into small schemas.
+- PodMonitor / PrometheusRule are validated strictly against schemas generated from the prometheus-operator CRDs
+  (tests/schemas_thirdparty.py, via tests/validators.py).
 - The ConfigMap goes through kubernetes-validate in strict mode.
 """
 
@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import promql_parser
 import pytest
@@ -31,6 +30,7 @@ from components.render.monitoring import (
     pod_monitor,
     prometheus_rule,
 )
+from tests.validators import validate_manifest
 
 EMQX_EXPORTED = frozenset(
     {
@@ -82,114 +82,6 @@ NS, EMQX = "mqtt", "emqx-prod"
 LABELS = {"release": "kube-prometheus-stack", "app.kubernetes.io/part-of": "emqx-platform"}
 
 # Transcribed from prometheus-operator's CRDs: only the fields these renderers use, closed to catch typos.
-_RELABEL = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "action": {"enum": ["replace", "keep", "drop", "labelmap", "labeldrop", "labelkeep"]},
-        "sourceLabels": {"type": "array", "items": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}},
-        "targetLabel": {"type": "string"},
-        "replacement": {"type": "string"},
-        "regex": {"type": "string"},
-    },
-}
-_METADATA = {
-    "type": "object",
-    "required": ["name", "namespace"],
-    "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}},
-}
-POD_MONITOR_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "PodMonitor"},
-        "metadata": _METADATA,
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["selector", "podMetricsEndpoints"],
-            "properties": {
-                "selector": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
-                },
-                "namespaceSelector": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {"matchNames": {"type": "array", "items": {"type": "string"}}},
-                },
-                "podMetricsEndpoints": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "port": {"type": "string"},
-                            "path": {"type": "string"},
-                            # the CRD's own duration pattern
-                            "interval": {
-                                "type": "string",
-                                "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?"
-                                "(([0-9]+)s)?(([0-9]+)ms)?)$",
-                            },
-                            "relabelings": {"type": "array", "items": _RELABEL},
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
-PROMETHEUS_RULE_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "PrometheusRule"},
-        "metadata": _METADATA,
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "groups": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["name"],
-                        "properties": {
-                            "name": {"type": "string", "minLength": 1},
-                            "rules": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "required": ["expr"],
-                                    "properties": {
-                                        "alert": {"type": "string"},
-                                        "expr": {"type": "string"},
-                                        "for": {"type": "string", "pattern": "^(0|(([0-9]+)[smhdwy])+)$"},
-                                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                                        "annotations": {
-                                            "type": "object",
-                                            "additionalProperties": {"type": "string"},
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                }
-            },
-        },
-    },
-}
-
-
 def _rule() -> dict[str, Any]:
     return prometheus_rule(
         name="emqx-alerts", namespace=NS, emqx_name=EMQX, labels=LABELS, max_connections_per_node=1_000_000
@@ -331,7 +223,7 @@ def test_alert_templates_use_prometheus_double_braces() -> None:
 
 def test_pod_monitor_matches_the_operators_pods_and_port() -> None:
     obj = pod_monitor(name="emqx", namespace=NS, emqx_name=EMQX, labels=LABELS, interval="30s")
-    jsonschema.validate(obj, POD_MONITOR_SCHEMA)
+    assert validate_manifest(obj) == []
     assert obj["metadata"] == {"name": "emqx", "namespace": NS, "labels": LABELS}
     spec = obj["spec"]
     # apis/apps/v2beta1 DefaultLabels: instance name + managed-by emqx-operator, on cores and replicants alike
@@ -352,7 +244,7 @@ def test_pod_monitor_matches_the_operators_pods_and_port() -> None:
 
 def test_prometheus_rule_shape() -> None:
     obj = _rule()
-    jsonschema.validate(obj, PROMETHEUS_RULE_SCHEMA)
+    assert validate_manifest(obj) == []
     (group,) = obj["spec"]["groups"]
     names = [r["alert"] for r in group["rules"]]
     assert len(names) == len(set(names))

@@ -1,0 +1,376 @@
+"""EMQX capacity model: from a stated target to node counts and per-node limits.
+
+Pure (no Pulumi import). Every number below is either a published figure (see SOURCES) or an estimate
+that says so; the plan's notes repeat the estimates so an operator knows which numbers to re-measure.
+
+Model, per node that takes client connections (a replicant, or a core in an all-core cluster):
+- memory: BASE_NODE_MEMORY_GIB + connections x MEMORY_PER_CONNECTION_BYTES must fit in the EMQX pod;
+- CPU: message operations (inbound PUBLISH + deliveries) / MSG_OPS_PER_VCPU_QOS1 x QOS_COST must fit in
+  the pod's vCPU;
+- headroom: only (1 - headroom) of either may be planned, so a node can be lost or a burst absorbed.
+Core nodes in a core + replicant cluster take no clients (as in the 100M test), so they are not counted
+as client capacity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+GIB = 1024**3
+MIB = 1024**2
+
+SOURCES: dict[str, str] = {
+    "emqx-100m": (
+        "EMQX 5.0 blog 'Reaching 100M MQTT connections with EMQX 5.0' (May 2022): 100M connections on "
+        "23 x c6g.metal (64 vCPU / 128 GiB), 3 core + 20 replicant, ~5M connections and ~113 GiB per "
+        "replicant, cores took no clients; 1-to-1 pub/sub peaking at 1M msg/s."
+    ),
+    "emqx-perf-reference": (
+        "emqx-docs 'EMQX Performance Reference': single node 4 vCPU / 8 GiB, EMQX 5.1.6, ~40k msg/s QoS1 at ~75% CPU."
+    ),
+    "emqx-4.3-10m": "EMQX 4.3 benchmark report: 10M connections on 5 x 32-core / 64 GB nodes (2M per node).",
+    "alibaba-naming": (
+        "Alibaba Cloud ECS instance naming: 'large' = 2 vCPU, 'Nxlarge' = 4N vCPU; family c = 1:2 vCPU:GiB, g = 1:4."
+    ),
+    "ack-reservation": (
+        "ACK 'Resource reservation policy' example: a 4-vCPU node with 7925980Ki memory shows "
+        "Allocatable cpu 3900m, memory 5824732Ki."
+    ),
+    "reserve-tiers": (
+        "Tiered kubelet reservation used by GKE and TKE (memory 25% of the first 4 GiB, 20% of the next 4, "
+        "10% of the next 8, 6% up to 128 GiB, 2% above; TKE CPU 0.1 core for the first 4, 2.5% up to 64, "
+        "1.25% up to 128, 0.5% above)."
+    ),
+}
+
+# 113 GiB held 5M connections on one replicant (emqx-100m); ~23.7 KiB per mostly idle connection.
+REF_REPLICANT_MEMORY_GIB = 113.0
+REF_REPLICANT_CONNECTIONS = 5_000_000
+MEMORY_PER_CONNECTION_BYTES = REF_REPLICANT_MEMORY_GIB * GIB / REF_REPLICANT_CONNECTIONS
+
+# Estimate: an EMQX node with no clients (VM, tables, dashboard). Counted on top of the per-connection
+# figure, which already includes each 100M-test replicant's own baseline, so it errs on the safe side.
+BASE_NODE_MEMORY_GIB = 1.0
+
+# 40k msg/s at 75% of 4 vCPU (emqx-perf-reference). Counted as message operations (inbound + outbound)
+# although the benchmark may have counted inbound only: if so, real capacity is up to twice this.
+REF_MSG_RATE = 40_000
+REF_VCPU = 4
+REF_CPU_UTILISATION = 0.75
+MSG_OPS_PER_VCPU_QOS1 = REF_MSG_RATE / (REF_VCPU * REF_CPU_UTILISATION)
+
+# Estimates, not measurements: QoS0 skips the PUBACK round and inflight tracking, QoS2 adds a second
+# round trip and the awaiting-rel state.
+QOS_THROUGHPUT_FACTOR: dict[int, float] = {0: 1.5, 1: 1.0, 2: 0.5}
+
+# Estimate of what a node pool's daemonsets take (CNI such as Terway, kube-proxy, CSI, log and metrics
+# agents); kept off the EMQX pod so it is never the one evicted or throttled.
+DAEMONSET_CPU_MILLI = 500
+DAEMONSET_MEMORY_MIB = 1024
+EVICTION_HARD_MEMORY_MIB = 100  # kubelet default memory.available<100Mi
+
+# A small cluster stays all-core; beyond this many client nodes EMQX 5 advises core + replicant.
+MAX_ALL_CORE_NODES = 3
+CORES_WITH_REPLICANTS = 3
+
+# EMQX defaults that the plan has to be checked against (emqx.conf): node.max_ports = 1048576.
+ERLANG_DEFAULT_MAX_PORTS = 1_048_576
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    vcpu: int
+    memory_gib: float
+
+
+def _family(prefix: str, gib_per_vcpu: float, sizes: dict[str, int]) -> dict[str, NodeShape]:
+    return {f"{prefix}.{size}": NodeShape(vcpu, vcpu * gib_per_vcpu) for size, vcpu in sizes.items()}
+
+
+# Sizes every listed Alibaba family offers (alibaba-naming: large = 2 vCPU, Nxlarge = 4N).
+_ALIBABA_SIZES = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "16xlarge": 64}
+_AWS_C6G = {
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "12xlarge": 48,
+    "16xlarge": 64,
+    "metal": 64,
+}
+_AWS_C7G = _AWS_C6G
+_AWS_X86_6I = {
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "12xlarge": 48,
+    "16xlarge": 64,
+    "24xlarge": 96,
+    "32xlarge": 128,
+    "metal": 128,
+}
+
+INSTANCE_SHAPES: dict[str, NodeShape] = {
+    **_family("ecs.c7", 2, _ALIBABA_SIZES),
+    **_family("ecs.g7", 4, _ALIBABA_SIZES),
+    **_family("ecs.c8i", 2, _ALIBABA_SIZES),
+    **_family("ecs.g8i", 4, _ALIBABA_SIZES),
+    **_family("ecs.c7a", 2, _ALIBABA_SIZES),
+    **_family("ecs.g7a", 4, _ALIBABA_SIZES),
+    **_family("c6g", 2, _AWS_C6G),
+    **_family("c7g", 2, _AWS_C7G),
+    **_family("c6i", 2, _AWS_X86_6I),
+    **_family("m6i", 4, _AWS_X86_6I),
+}
+
+
+@dataclass(frozen=True)
+class CapacityTarget:
+    connections: int  # concurrent MQTT connections
+    message_rate: int  # inbound PUBLISH/s across the cluster
+    payload_bytes: int = 256
+    qos: int = 1
+    fanout: float = 1.0  # deliveries per inbound message
+
+
+@dataclass(frozen=True)
+class SizingPlan:
+    cores: int
+    replicants: int  # 0 = all-core cluster
+    client_nodes: int  # nodes that take client connections (replicants if any, else cores)
+    connections_per_node: int  # planned connections per client node at the target
+    max_connections_per_node: int  # listener max_connections: capacity with headroom, >= planned
+    node_shape: NodeShape
+    pod_cpu: str  # EMQX container requests = limits
+    pod_memory: str
+    planned_vcpu: int  # node vCPU over all EMQX nodes (what is paid for)
+    planned_memory_gib: float
+    cpu_utilisation: float  # at the target, per client node, of the pod's CPU
+    memory_utilisation: float  # at the target, per client node, of the pod's memory
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodeCapacity:
+    """What one EMQX pod on a node of a given shape can carry at 100% (no headroom)."""
+
+    pod_cpu_milli: int
+    pod_memory_mib: int
+    connections: int
+    message_ops: float  # message operations per second (inbound + deliveries)
+
+
+def _tiered(amount: float, tiers: tuple[tuple[float, float], ...], above: float) -> float:
+    """Sum rate x slice over consecutive (upper bound, rate) slices, then `above` for the rest."""
+    reserved, lower = 0.0, 0.0
+    for upper, rate in tiers:
+        if amount <= lower:
+            return reserved
+        reserved += (min(amount, upper) - lower) * rate
+        lower = upper
+    return reserved + max(0.0, amount - lower) * above
+
+
+def kubelet_reserved_cpu_milli(vcpu: int) -> int:
+    """CPU a node keeps for the kubelet and system (reserve-tiers; matches ACK's 4-vCPU example)."""
+    # A flat 0.1 core covers the first four cores; the tiers start above them.
+    cores = 0.1 + _tiered(vcpu, ((4, 0.0), (64, 0.025), (128, 0.0125)), 0.005)
+    return math.ceil(cores * 1000)
+
+
+def kubelet_reserved_memory_mib(memory_gib: float) -> int:
+    """Memory a node keeps for the kubelet, system and hard eviction threshold (reserve-tiers)."""
+    gib = _tiered(memory_gib, ((4, 0.25), (8, 0.20), (16, 0.10), (128, 0.06)), 0.02)
+    return math.ceil(gib * 1024) + EVICTION_HARD_MEMORY_MIB
+
+
+def node_capacity(shape: NodeShape, qos: int = 1) -> NodeCapacity:
+    cpu_milli = shape.vcpu * 1000 - kubelet_reserved_cpu_milli(shape.vcpu) - DAEMONSET_CPU_MILLI
+    # Round down so the request fits whatever rounding the node reports allocatable with.
+    cpu_milli = (cpu_milli // 100) * 100
+    mem_mib = int(shape.memory_gib * 1024) - kubelet_reserved_memory_mib(shape.memory_gib) - DAEMONSET_MEMORY_MIB
+    mem_mib = (mem_mib // 64) * 64
+    usable_bytes = mem_mib * MIB - BASE_NODE_MEMORY_GIB * GIB
+    connections = max(0, int(usable_bytes // MEMORY_PER_CONNECTION_BYTES))
+    ops = cpu_milli / 1000 * MSG_OPS_PER_VCPU_QOS1 * QOS_THROUGHPUT_FACTOR[qos]
+    return NodeCapacity(cpu_milli, mem_mib, connections, max(0.0, ops))
+
+
+def message_ops(target: CapacityTarget) -> float:
+    return target.message_rate * (1.0 + target.fanout)
+
+
+def _needed_nodes(target: CapacityTarget, cap: NodeCapacity, headroom: float) -> int:
+    usable = 1.0 - headroom
+    by_conn = target.connections / (cap.connections * usable) if cap.connections else math.inf
+    ops = message_ops(target)
+    by_msg = ops / (cap.message_ops * usable) if cap.message_ops else math.inf
+    if target.connections == 0:
+        by_conn = 0.0
+    if ops == 0:
+        by_msg = 0.0
+    return max(1, math.ceil(max(by_conn, by_msg) - 1e-9))
+
+
+def _check_inputs(
+    target: CapacityTarget,
+    shape: NodeShape,
+    cores: int | None,
+    replicants: int | None,
+    headroom: float,
+    min_client_nodes: int,
+    key: str,
+) -> list[str]:
+    errors: list[str] = []
+    if target.connections < 0:
+        errors.append(f"{key}.connections: must be >= 0, got {target.connections}")
+    if target.message_rate < 0:
+        errors.append(f"{key}.message_rate: must be >= 0, got {target.message_rate}")
+    if target.qos not in QOS_THROUGHPUT_FACTOR:
+        errors.append(f"{key}.qos: must be 0, 1 or 2, got {target.qos}")
+    if target.fanout < 0:
+        errors.append(f"{key}.fanout: must be >= 0, got {target.fanout}")
+    if target.payload_bytes < 0:
+        errors.append(f"{key}.payload_bytes: must be >= 0, got {target.payload_bytes}")
+    if not 0.0 <= headroom < 1.0:
+        errors.append(f"{key}.headroom: must be in [0, 1), got {headroom}")
+    if shape.vcpu <= 0 or shape.memory_gib <= 0:
+        errors.append(f"{key}.node_shape: vcpu and memory must be positive, got {shape}")
+    if cores is not None and cores < 1:
+        errors.append(f"{key}.cores: must be at least 1, got {cores}")
+    if replicants is not None and replicants < 0:
+        errors.append(f"{key}.replicants: must be >= 0, got {replicants}")
+    if min_client_nodes < 1:
+        errors.append(f"{key}.min_client_nodes: must be at least 1, got {min_client_nodes}")
+    return errors
+
+
+def _shortfall(
+    target: CapacityTarget, cap: NodeCapacity, nodes: int, needed: int, headroom: float, role: str, field: str, key: str
+) -> str:
+    usable = 1.0 - headroom
+    return (
+        f"{key}.{field}: {nodes} {role} carry {int(cap.connections * usable * nodes):,} connections and "
+        f"{int(cap.message_ops * usable * nodes):,} msg ops/s at {headroom:.0%} headroom, but the target "
+        f"needs {target.connections:,} connections and {int(message_ops(target)):,} msg ops/s: set "
+        f"{key}.{field} to at least {needed} or use a larger node shape"
+    )
+
+
+def plan_capacity(
+    target: CapacityTarget,
+    shape: NodeShape,
+    *,
+    cores: int | None = None,
+    replicants: int | None = None,
+    replicants_allowed: bool = True,
+    headroom: float = 0.3,
+    min_client_nodes: int = 1,
+    key: str = "emqx",
+) -> tuple[SizingPlan | None, list[str]]:
+    """Derive (None) or check (given) core and replicant counts for `target` on nodes of `shape`."""
+    errors = _check_inputs(target, shape, cores, replicants, headroom, min_client_nodes, key)
+    if errors:
+        return None, errors
+    cap = node_capacity(shape, target.qos)
+    if cap.connections == 0 or cap.message_ops == 0:
+        return None, [
+            f"{key}.node_shape: {shape.vcpu} vCPU / {shape.memory_gib} GiB leaves no room for "
+            f"an EMQX pod after the kubelet reserve and daemonsets; use a larger node shape"
+        ]
+    needed = max(_needed_nodes(target, cap, headroom), min_client_nodes)
+
+    if replicants and not replicants_allowed:
+        return None, [
+            f"{key}.replicants: replicant nodes need EMQX Enterprise; set {key}.replicants to 0 "
+            f"or use the Enterprise edition"
+        ]
+
+    if replicants is None:
+        if cores is None:
+            if needed <= MAX_ALL_CORE_NODES or not replicants_allowed:
+                cores, replicants = needed, 0
+            else:
+                cores, replicants = CORES_WITH_REPLICANTS, needed
+        elif cores >= needed:
+            replicants = 0
+        elif replicants_allowed:
+            replicants = needed
+        else:
+            return None, [_shortfall(target, cap, cores, needed, headroom, "cores", "cores", key)]
+    elif cores is None:
+        cores = CORES_WITH_REPLICANTS if replicants > 0 else needed
+
+    client_nodes = replicants if replicants > 0 else cores
+    if client_nodes < needed:
+        field, role = ("replicants", "replicants") if replicants > 0 else ("cores", "cores")
+        return None, [_shortfall(target, cap, client_nodes, needed, headroom, role, field, key)]
+
+    return _plan(target, shape, cap, cores, replicants, client_nodes, headroom, replicants_allowed), []
+
+
+def _plan(
+    target: CapacityTarget,
+    shape: NodeShape,
+    cap: NodeCapacity,
+    cores: int,
+    replicants: int,
+    client_nodes: int,
+    headroom: float,
+    replicants_allowed: bool,
+) -> SizingPlan:
+    usable = 1.0 - headroom
+    per_node = math.ceil(target.connections / client_nodes)
+    max_conn = max(per_node, int(cap.connections * usable))
+    ops_per_node = message_ops(target) / client_nodes
+    mem_used = BASE_NODE_MEMORY_GIB * GIB + per_node * MEMORY_PER_CONNECTION_BYTES
+    total_nodes = cores + replicants
+    notes = [
+        f"pod gets {cap.pod_cpu_milli}m CPU / {cap.pod_memory_mib}Mi of a {shape.vcpu} vCPU / "
+        f"{shape.memory_gib:g} GiB node: kubelet reserve {kubelet_reserved_cpu_milli(shape.vcpu)}m / "
+        f"{kubelet_reserved_memory_mib(shape.memory_gib)}Mi (tiered estimate) and {DAEMONSET_CPU_MILLI}m / "
+        f"{DAEMONSET_MEMORY_MIB}Mi for daemonsets stay off it",
+        f"capacity per client node at 100%: {cap.connections:,} connections "
+        f"({MEMORY_PER_CONNECTION_BYTES / 1024:.1f} KiB each, 100M test), {int(cap.message_ops):,} msg ops/s "
+        f"({MSG_OPS_PER_VCPU_QOS1:,.0f} per vCPU at QoS1, x{QOS_THROUGHPUT_FACTOR[target.qos]} for "
+        f"QoS{target.qos} (estimate))",
+    ]
+    if replicants:
+        notes.append(f"{cores} cores take no clients; the listeners Service selects the {replicants} replicants")
+    elif client_nodes > MAX_ALL_CORE_NODES:
+        notes.append(
+            f"all-core cluster of {cores} nodes: EMQX advises core + replicant (Enterprise) above "
+            f"{MAX_ALL_CORE_NODES} nodes" + ("" if replicants_allowed else "; replicants not allowed")
+        )
+    if max_conn >= ERLANG_DEFAULT_MAX_PORTS:
+        notes.append(
+            f"max_connections {max_conn:,} reaches node.max_ports (default {ERLANG_DEFAULT_MAX_PORTS:,}):"
+            f" raise node.max_ports and the container nofile limit above it"
+        )
+    ops = message_ops(target)
+    if client_nodes == 1:
+        notes.append("a single client node: losing it disconnects every client")
+    elif target.connections > cap.connections * (client_nodes - 1) or ops > cap.message_ops * (client_nodes - 1):
+        notes.append("losing one client node would leave the rest unable to carry the target: raise headroom")
+    if target.payload_bytes > 4096:
+        notes.append(f"payload {target.payload_bytes} B is far above the benchmarks' small payloads: measure")
+    notes.append("max_connections applies per listener (tcp, ssl, ws, wss each count separately)")
+    return SizingPlan(
+        cores=cores,
+        replicants=replicants,
+        client_nodes=client_nodes,
+        connections_per_node=per_node,
+        max_connections_per_node=max_conn,
+        node_shape=shape,
+        pod_cpu=f"{cap.pod_cpu_milli}m",
+        pod_memory=f"{cap.pod_memory_mib}Mi",
+        planned_vcpu=total_nodes * shape.vcpu,
+        planned_memory_gib=total_nodes * shape.memory_gib,
+        cpu_utilisation=ops_per_node / cap.message_ops,
+        memory_utilisation=mem_used / (cap.pod_memory_mib * MIB),
+        notes=tuple(notes),
+    )
