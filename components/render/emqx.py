@@ -67,6 +67,9 @@ class EmqxSpecInputs:
     with_license: bool
     core_storage_gib: int
     storage_class: str | None
+    # The listen() backlog; the kernel caps it at the pod's net.core.somaxconn, and EMQX's default is 1024, so
+    # without it a larger somaxconn changes nothing.
+    listen_backlog: int = 1024
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -93,6 +96,7 @@ def hocon(inputs: EmqxSpecInputs) -> str:
         lines.append(f'{prefix}.bind = "0.0.0.0:{port}"')
         lines.append(f"{prefix}.acceptors = {inputs.acceptors}")
         lines.append(f"{prefix}.max_connections = {inputs.max_connections_per_node}")
+        lines.append(f"{prefix}.tcp_options.backlog = {inputs.listen_backlog}")
         if kind in ("ssl", "wss"):
             lines.append(f'{prefix}.ssl_options.certfile = "{TLS_MOUNT}/tls.crt"')
             lines.append(f'{prefix}.ssl_options.keyfile = "{TLS_MOUNT}/tls.key"')
@@ -231,6 +235,8 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
         "node.max_ports": str(max_ports(inputs.max_connections_per_node)),
         "listener.tcp.external.max_connections": str(inputs.max_connections_per_node),
         "listener.tcp.external.acceptors": str(inputs.acceptors),
+        "listener.tcp.external.backlog": str(inputs.listen_backlog),
+        "listener.ssl.external.backlog": str(inputs.listen_backlog),
         "listener.ssl.external.max_connections": str(inputs.max_connections_per_node),
         "listener.ssl.external.certfile": f"{TLS_MOUNT}/tls.crt",
         "listener.ssl.external.keyfile": f"{TLS_MOUNT}/tls.key",

@@ -47,6 +47,7 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
         with_license=settings.has_license,
         core_storage_gib=emqx.core_storage_gib,
         storage_class=platform.storage_class,
+        listen_backlog=int(settings.tuning.value_of("net.core.somaxconn") or 1024),
         labels=MANAGED_BY,
     )
 

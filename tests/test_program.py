@@ -1,0 +1,261 @@
+"""The whole program under Pulumi's mock engine (preview=False), for every stack file and for edge configs.
+
+Questions are asked of the recorded resource inputs; everything we emit goes through a validator we did not write.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import ipaddress
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import tuning
+from components.settings import ConfigError
+from preview import writers
+from tests.validators import validate_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+EMQX_TOKEN = "kubernetes:apps.emqx.io/v2beta1:EMQX"
+MQTT_PORTS = {1883, 8883, 8083, 8084}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_file_previews_with_unique_urns(run_stack, stack: str) -> None:
+    rec = run_stack(stack)
+    assert rec.resources, stack
+    urns = Counter(r.urn for r in rec.resources)
+    assert not [u for u, n in urns.items() if n > 1], "duplicate URNs"
+    # Physical names a cloud or the API server sees must not collide either.
+    names = Counter((r.type, r.name) for r in rec.resources)
+    assert not [k for k, n in names.items() if n > 1]
+    assert not rec.unmocked_calls, f"data sources the mocks do not answer: {rec.unmocked_calls}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_emitted_kubernetes_object_passes_strict_validation(run_stack, stack: str) -> None:
+    rec = run_stack(stack)
+    objects = writers.manifest_files(rec)
+    assert objects
+    problems = {name: validate_manifest(obj) for name, obj in objects}
+    assert not {k: v for k, v in problems.items() if v}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_resource_of_a_component_is_parented(run_stack, stack: str) -> None:
+    rec = run_stack(stack)
+    # Top-level components hang off the stack; every cloud or Kubernetes resource belongs to a component.
+    orphans = [r.name for r in rec.resources if r.custom and r.parent is None and not r.type.startswith("pulumi:")]
+    assert not orphans, orphans
+
+
+def test_bad_config_registers_nothing(run_stack) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_stack({"target": "alicould", "emqx": {"capacity": {"connections": "many"}}})
+    assert "target:" in str(err.value) and "emqx.capacity.connections:" in str(err.value)
+
+
+# --- prod on Alibaba Cloud -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prod(run_stack):
+    return run_stack("prod")
+
+
+def test_prod_vswitches_span_three_distinct_zones(prod) -> None:
+    zones = [r.inputs["zoneId"] for r in prod.by_type("alicloud:vpc/switch:Switch")]
+    assert len(set(zones)) == 3
+    vpc = ipaddress.ip_network(prod.one("alicloud:vpc/network:Network").inputs["cidrBlock"])
+    subnets = [ipaddress.ip_network(r.inputs["cidrBlock"]) for r in prod.by_type("alicloud:vpc/switch:Switch")]
+    assert all(s.subnet_of(vpc) for s in subnets)  # type: ignore[arg-type]
+
+
+def test_prod_has_system_and_emqx_pools_with_the_tuning(prod) -> None:
+    pools = {r.inputs["nodePoolName"]: r.inputs for r in prod.by_type("alicloud:cs/nodePool:NodePool")}
+    assert set(pools) == {"emqx-prod-system", "emqx-prod-emqx"}
+    emqx = pools["emqx-prod-emqx"]
+    script = base64.b64decode(emqx["preUserData"]).decode()
+    assert script.startswith("#!/bin/bash") or script.startswith("#!/usr/bin/env bash")
+    assert "net.core.rmem_max" in script and "fs.nr_open" in script
+    # Per-namespace keys are the pods' business: on the node they would be dead weight that looks like tuning.
+    assert "net.core.somaxconn" not in script and "tcp_max_syn_backlog" not in script
+    assert emqx["desiredSize"] == "5"  # the seed's 5 workers: 3 cores + 2 replicants
+    assert emqx["instanceTypes"] == ["ecs.c7.16xlarge"]
+    assert {"key": "emqx-platform/dedicated", "value": "emqx", "effect": "NoSchedule"} in emqx["taints"]
+    assert "preUserData" not in pools["emqx-prod-system"]
+
+
+def test_pod_sysctls_are_allowed_by_the_kubelet_of_the_pool_they_land_on(prod) -> None:
+    emqx = prod.one(EMQX_TOKEN).inputs["spec"]
+    pool = next(r.inputs for r in prod.by_type("alicloud:cs/nodePool:NodePool")
+                if r.inputs["nodePoolName"].endswith("-emqx"))
+    allowed = set(pool["kubeletConfiguration"]["allowedUnsafeSysctls"])
+    safe = tuning.safe_sysctls("1.31")
+    for template in ("coreTemplate", "replicantTemplate"):
+        spec = emqx[template]["spec"]
+        assert spec["nodeSelector"] == {"emqx-platform/pool": "emqx"}
+        names = {s["name"] for s in spec["podSecurityContext"]["sysctls"]}
+        assert "net.core.somaxconn" in names
+        assert names - safe <= allowed, names - safe - allowed
+        assert allowed <= names  # nothing allowed that no pod asks for
+
+
+def test_prod_listeners_cover_mqtt_with_health_checks_and_a_locked_dashboard(prod) -> None:
+    listeners = {r.inputs["frontendPort"]: r.inputs for r in prod.by_type("alicloud:slb/listener:Listener")}
+    assert set(listeners) == MQTT_PORTS | {18083}
+    for port in MQTT_PORTS:
+        lst = listeners[port]
+        assert lst["protocol"] == "tcp" and lst["healthCheck"] == "on"
+        assert (lst["healthCheckInterval"], lst["healthyThreshold"], lst["unhealthyThreshold"]) == (2, 5, 2)
+        assert lst["scheduler"] == "wlc"
+        assert lst["establishedTimeout"] > 60 * 1.5
+    dashboard = listeners[18083]
+    assert (dashboard["aclStatus"], dashboard["aclType"]) == ("on", "white")
+    clb = prod.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer").inputs
+    assert (clb["addressType"], clb["loadBalancerSpec"], clb["deleteProtection"]) == ("intranet", "slb.s3.large", "on")
+
+
+def test_no_security_group_rule_opens_the_dashboard_to_the_internet(run_stack) -> None:
+    for stack in ("dev", "prod"):
+        rec = run_stack(stack)
+        for rule in rec.by_type("alicloud:ecs/securityGroupRule:SecurityGroupRule"):
+            low, high = (int(p) for p in rule.inputs["portRange"].split("/"))
+            if low <= 18083 <= high or low <= 31808 <= high or rule.inputs["ipProtocol"] == "all":
+                assert ipaddress.ip_network(rule.inputs["cidrIp"]).prefixlen > 0, rule.name
+            if low <= 4370 <= high or low <= 5369 <= high:
+                assert ipaddress.ip_network(rule.inputs["cidrIp"]).is_private
+
+
+def test_listener_service_binds_to_the_stack_owned_load_balancer(prod) -> None:
+    spec = prod.one(EMQX_TOKEN).inputs["spec"]
+    annotations = spec["listenersServiceTemplate"]["metadata"]["annotations"]
+    prefix = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
+    clb = prod.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer")
+    assert annotations[prefix + "id"] == clb.outputs.get("id", clb.name + "-id")
+    assert annotations[prefix + "force-override-listeners"] == "false"
+    groups = {g.name: g for g in prod.by_type("alicloud:slb/serverGroup:ServerGroup")}
+    bound = dict(item.split(":")[::-1] for item in annotations[prefix + "vgroup-port"].split(","))
+    assert set(bound) == {str(p) for p in MQTT_PORTS}
+    assert all(gid.endswith("-id") and gid[: -len("-id")] in groups for gid in bound.values())
+    service = spec["listenersServiceTemplate"]["spec"]
+    assert service["type"] == "LoadBalancer" and service["externalTrafficPolicy"] == "Local"
+
+
+def test_prod_emqx_cluster_shape(prod) -> None:
+    emqx = prod.one(EMQX_TOKEN).inputs
+    assert emqx["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    spec = emqx["spec"]
+    assert spec["image"] == "emqx/emqx:5.10.3"
+    assert spec["coreTemplate"]["spec"]["replicas"] == 3
+    assert spec["replicantTemplate"]["spec"]["replicas"] == 2
+    assert "volumeClaimTemplates" in spec["coreTemplate"]["spec"]
+    assert spec["coreTemplate"]["spec"]["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
+    env = {e["name"]: e for e in spec["coreTemplate"]["spec"]["env"]}
+    assert env["EMQX_LICENSE__KEY"]["valueFrom"]["secretKeyRef"]["key"] == "license-key"
+    assert "tcp_options.backlog = 32768" in spec["config"]["data"]
+
+
+def test_prod_operator_after_cert_manager_and_emqx_after_operator(prod) -> None:
+    releases = {r.inputs["chart"]: r for r in prod.by_type("kubernetes:helm.sh/v3:Release")}
+    cert_manager, operator = releases["cert-manager"], releases["emqx-operator"]
+    assert cert_manager.inputs["values"]["crds"]["enabled"] is True
+    assert operator.inputs["repositoryOpts"]["repo"] == "https://repos.emqx.io/charts"
+    assert operator.inputs["version"] == "2.2.29"
+    assert cert_manager.name in operator.dependencies
+    assert operator.name in prod.one(EMQX_TOKEN).dependencies
+
+
+def test_prod_exports_endpoints_and_keeps_secrets_secret(prod) -> None:
+    endpoints = prod.outputs["mqtt_endpoints"]
+    assert set(endpoints) == {"mqtt", "mqtts", "ws", "wss"}
+    assert prod.outputs["kubeconfig"] == "[secret]"
+    assert prod.outputs["dashboard_password"] == "[secret]"
+    secret = prod.one("kubernetes:core/v1:Secret").inputs
+    assert secret["stringData"] == "[secret]" or set(secret["stringData"].values()) == {"[secret]"}
+
+
+def test_prod_protects_network_and_cluster(prod) -> None:
+    assert prod.one("alicloud:cs/managedKubernetes:ManagedKubernetes").inputs["deletionProtection"] is True
+
+
+# --- dev and local -----------------------------------------------------------------------------------------------
+
+
+def test_dev_is_a_small_open_source_all_core_cluster(run_stack) -> None:
+    spec = run_stack("dev").one(EMQX_TOKEN).inputs["spec"]
+    assert spec["image"] == "emqx/emqx:5.8.9"
+    assert "replicantTemplate" not in spec
+    assert 1 <= spec["coreTemplate"]["spec"]["replicas"] <= 3
+
+
+def test_local_creates_no_cloud_resources(run_stack) -> None:
+    rec = run_stack("local")
+    assert not [r for r in rec.resources if r.type.startswith(("alicloud:", "aws:"))]
+    spec = rec.one(EMQX_TOKEN).inputs["spec"]
+    assert spec["coreTemplate"]["spec"]["replicas"] == 1
+    assert spec["listenersServiceTemplate"]["spec"]["type"] == "NodePort"
+    assert spec["dashboardServiceTemplate"]["spec"]["type"] == "ClusterIP"
+
+
+# --- changes that must stay updates -----------------------------------------------------------------------------
+
+
+def _config(stack: str) -> dict[str, Any]:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {k.split(":", 1)[1]: v for k, v in raw.items()}
+
+
+def test_image_and_resource_changes_keep_the_emqx_resource_identity(run_stack) -> None:
+    before = run_stack(_config("prod"))
+    changed = copy.deepcopy(_config("prod"))
+    changed["emqx"]["version"] = "5.10.2"
+    changed["nodePools"]["emqx"]["instanceTypes"] = ["ecs.c7.8xlarge"]
+    changed["emqx"]["replicants"] = 4
+    after = run_stack(changed)
+    old, new = before.one(EMQX_TOKEN), after.one(EMQX_TOKEN)
+    # Same Pulumi name, same Kubernetes identity: an update, which the operator turns into a blue-green rollout.
+    assert old.urn == new.urn
+    for key in ("name", "namespace"):
+        assert old.inputs["metadata"][key] == new.inputs["metadata"][key]
+    assert old.inputs["spec"]["image"] != new.inputs["spec"]["image"]
+    assert old.inputs["spec"]["replicantTemplate"]["spec"]["resources"] != \
+        new.inputs["spec"]["replicantTemplate"]["spec"]["resources"]
+    # The generated dashboard password is kept, not regenerated.
+    assert before.one("random:index/randomPassword:RandomPassword").urn == \
+        after.one("random:index/randomPassword:RandomPassword").urn
+
+
+def test_rebalance_runs_are_new_objects_when_changed(run_stack) -> None:
+    config = _config("prod")
+    config["rebalance"] = {"runs": [{"name": "after-scale-out", "connEvictRate": 500}]}
+    first = run_stack(config).one("kubernetes:apps.emqx.io/v2beta1:Rebalance")
+    config["rebalance"]["runs"][0]["connEvictRate"] = 800
+    second = run_stack(config).one("kubernetes:apps.emqx.io/v2beta1:Rebalance")
+    assert first.inputs["metadata"]["name"] != second.inputs["metadata"]["name"]
+    assert first.inputs["spec"]["instanceName"] == "emqx"
+    assert first.inputs["spec"]["rebalanceStrategy"]["connEvictRate"] == 500
+    assert validate_manifest(writers.manifest_object(first)) == []
+
+
+def test_legacy_enterprise_4_4_fleet(run_stack) -> None:
+    rec = run_stack({
+        "target": "existing",
+        "emqx": {"edition": "enterprise", "version": "4.4.19", "cores": 3},
+        "rebalance": {"runs": [{"name": "once", "connEvictRate": 100}]},
+        "licenseKey": {"secure": "x"},
+    })
+    ee = rec.one("kubernetes:apps.emqx.io/v1beta4:EmqxEnterprise")
+    assert ee.inputs["spec"]["replicas"] == 3
+    assert ee.inputs["spec"]["template"]["spec"]["emqxContainer"]["image"]["repository"] == "emqx/emqx-ee"
+    rebalance = rec.one("kubernetes:apps.emqx.io/v2beta1:Rebalance")
+    assert rebalance.inputs["spec"]["instanceKind"] == "EmqxEnterprise"
+    for _, obj in writers.manifest_files(rec):
+        assert validate_manifest(obj) == [], obj["kind"]
