@@ -254,7 +254,8 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     for key in values:
         if key not in SECTION_KEYS and key not in SECRET_KEYS:
             close = difflib.get_close_matches(key, SECTION_KEYS + SECRET_KEYS, n=1)
-            fix = f"did you mean {PROJECT}:{close[0]}?" if close else "remove it; see the README's configuration reference"
+            fix = (f"did you mean {PROJECT}:{close[0]}?" if close
+                   else "remove it; see the README's configuration reference")
             problems.add(f"{PROJECT}:{key}", "is not a known setting", fix)
     for key in SECRET_KEYS:
         if key in values and key not in secret_keys:
@@ -419,7 +420,7 @@ def _cloud(section: Section, target: Target | None, production: bool) -> CloudSe
     region = section.string("region", None, required=True, pattern=r"[a-z]{2}-[a-z0-9-]+",
                             hint="an Alibaba Cloud region id such as cn-hangzhou")
     zones = section.strings("zones", min_items=3 if production else 2,
-                            hint="list the zone ids to spread nodes over, e.g. [cn-hangzhou-h, cn-hangzhou-i, cn-hangzhou-j]")
+                            hint="list the zone ids to spread nodes over, e.g. [cn-hangzhou-h, cn-hangzhou-i]")
     if region:
         for i, zone in enumerate(zones):
             if not zone.startswith(region + "-"):

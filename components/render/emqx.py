@@ -117,7 +117,10 @@ def _env(inputs: EmqxSpecInputs) -> list[dict[str, Any]]:
     ]
     if inputs.with_license:
         env.append(
-            {"name": LICENSE_ENV, "valueFrom": {"secretKeyRef": {"name": inputs.secret_name, "key": SECRET_LICENSE_KEY}}}
+            {
+                "name": LICENSE_ENV,
+                "valueFrom": {"secretKeyRef": {"name": inputs.secret_name, "key": SECRET_LICENSE_KEY}},
+            }
         )
     return env
 
@@ -249,7 +252,9 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
     resources = {"cpu": inputs.pod_cpu, "memory": inputs.pod_memory}
     scheduling = _scheduling(inputs, "core")
     scheduling.pop("topologySpreadConstraints", None)  # not in the v1beta4 pod template
-    listener_ports = [{"name": name, "port": port, "protocol": "TCP", "targetPort": port} for _, name, port in LISTENERS]
+    listener_ports = [
+        {"name": name, "port": port, "protocol": "TCP", "targetPort": port} for _, name, port in LISTENERS
+    ]
     service = _service(inputs.listeners, listener_ports)
     service.pop("enabled")
     spec: dict[str, Any] = {
