@@ -1,0 +1,1 @@
+"""Offline preview: run the Pulumi program under the mock engine, record it, write what it would apply."""

@@ -1,0 +1,63 @@
+"""`python -m preview --stack dev`: the offline preview of one stack, no CLI, no cloud, no credentials.
+
+Runs the real program under Pulumi's mock engine with `stacks/Pulumi.<stack>.yaml`, prints what would be
+created, and writes plan.json, manifests and node user data under `<out>/<stack>/`.
+Exit status: 0 written, 2 the stack's configuration is invalid (nothing written), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from preview import engine, writers
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m preview", description=(__doc__ or "").strip().splitlines()[0])
+    parser.add_argument("--stack", default="dev", help="stack name: reads <stacks-dir>/Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build", help="output directory (default: build)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    parser.add_argument("--program", type=Path, default=REPO_ROOT / "__main__.py", help=argparse.SUPPRESS)
+    parser.add_argument("--stacks-dir", type=Path, default=REPO_ROOT / "stacks", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    stack_file = args.stacks_dir / f"Pulumi.{args.stack}.yaml"
+    if not stack_file.is_file():
+        print(f"error: no stack file {stack_file}", file=sys.stderr)
+        return 2
+    out_dir = args.out.resolve()
+    config, secret_keys = engine.load_stack_config(stack_file)
+    try:
+        recording = engine.run_program(args.program, stack=args.stack, config=config, secret_keys=secret_keys)
+    except Exception as error:
+        if not engine.is_config_error(error):
+            raise
+        print(config_error_text(args.stack, error), file=sys.stderr)
+        return 2
+    written = writers.write_outputs(recording, out_dir, args.stack)
+    if not args.quiet:
+        sys.stdout.write(writers.render_tree(recording))
+        sys.stdout.write(writers.render_tuning(recording))
+        sys.stdout.write(writers.render_summary(recording, written))
+    return 0
+
+
+def config_error_text(stack: str, error: BaseException) -> str:
+    """The program's own message (it lists every problem); the problems themselves if the message is empty."""
+    message = str(error).strip()
+    problems = [str(p) for p in getattr(error, "problems", [])]
+    if not message:
+        message = "\n".join(f"  - {p}" for p in problems)
+    return f"error: stack {stack}: invalid configuration\n{message}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

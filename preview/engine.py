@@ -1,0 +1,636 @@
+"""Run the real Pulumi program under Pulumi's mock engine and record what it would create.
+
+No CLI, no credentials, no network: the program runs in-process exactly as the Python language host runs it
+(`run_in_stack` over the program file), with a resource monitor that answers from `preview.fakes` and records
+every registration. Each run gets its own contextvars context, event loop and mock monitor, so several
+programs (or one program with several configs) can run in one process without leaking into each other.
+
+Secrets are tracked two ways, belt and braces:
+- by marker: the SDK sends secret values wrapped in Pulumi's secret signature at the exact place they occur
+  (the monitor reads the raw protobuf, before the SDK would push secretness up to the top-level property);
+- by value: every secret config placeholder and every secret the fakes generate (and their base64 forms) is
+  remembered, and any string containing one becomes `[secret]` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextvars
+import json
+import logging
+import os
+import runpy
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from google.protobuf import json_format, struct_pb2
+
+from preview import fakes
+
+PROJECT = "emqx-platform"
+SECRET_TEXT = "[secret]"
+UNKNOWN_TEXT = "[unknown]"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+# Pulumi's wire signatures (pulumi/runtime/rpc.py); fixed by the engine protocol.
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+_ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+# Shorter strings are too likely to occur by chance to redact on sight (e.g. a 4-char password "true").
+_MIN_SECRET_LEN = 6
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def _placeholder(key: str) -> str:
+    return f"offline-secret-{key}"
+
+
+def _replace_secure(value: Any, key: str) -> tuple[Any, bool]:
+    """Swap every `{secure: ...}` inside a config value for a placeholder; report whether any was found."""
+    if isinstance(value, dict):
+        mapping = cast(dict[str, Any], value)
+        if set(mapping) == {"secure"}:
+            return _placeholder(key), True
+        found = False
+        out: dict[str, Any] = {}
+        for k, v in mapping.items():
+            out[k], hit = _replace_secure(v, f"{key}.{k}")
+            found = found or hit
+        return out, found
+    if isinstance(value, list):
+        found = False
+        items: list[Any] = []
+        for i, v in enumerate(cast(list[Any], value)):
+            item, hit = _replace_secure(v, f"{key}[{i}]")
+            items.append(item)
+            found = found or hit
+        return items, found
+    return value, False
+
+
+def config_text(value: Any) -> str:
+    """The string the Pulumi CLI hands the program: strings as is, anything else as its JSON text."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def qualify_key(key: str, project: str = PROJECT) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def config_from_mapping(values: Mapping[str, Any], project: str = PROJECT) -> tuple[dict[str, str], list[str]]:
+    """Config as the CLI hands it to the program, from the `config:` mapping of a stack file.
+
+    Keys without a namespace get the project's. A `{secure: ...}` value (anywhere inside a value) cannot be
+    decrypted offline: it becomes `offline-secret-<key>` and the key is listed as secret, as the CLI lists a
+    decrypted secret.
+    """
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in values.items():
+        full_key = qualify_key(str(key), project)
+        plain, is_secret = _replace_secure(value, full_key)
+        config[full_key] = config_text(plain)
+        if is_secret:
+            secret_keys.append(full_key)
+    return config, secret_keys
+
+
+def load_stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Read `stacks/Pulumi.<stack>.yaml` into (config, secret keys)."""
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    raw = cast(dict[str, Any], document).get("config") or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: 'config' must be a mapping")
+    return config_from_mapping(cast(dict[str, Any], raw))
+
+
+def secret_placeholders(config: Mapping[str, str], secret_keys: Iterable[str]) -> set[str]:
+    """Every string that stands for a secret config value (whole values, and nested placeholders)."""
+    found: set[str] = set()
+    for key in secret_keys:
+        text = config.get(key)
+        if text is None:
+            continue
+        found.add(text)
+        marker = _placeholder(key)
+        start = text.find(marker)
+        while start != -1:
+            end = start + len(marker)
+            while end < len(text) and text[end] not in "\"',} \n":
+                end += 1
+            found.add(text[start:end])
+            start = text.find(marker, end)
+    return found
+
+
+# ------------------------------------------------------------------------------------------ recording
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    dependencies: tuple[str, ...]
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    custom: bool
+    provider: str | None = None
+    parent_urn: str | None = None
+    # Unredacted values for tests that must follow a secret to where it lands. Never written or printed.
+    raw_inputs: dict[str, Any] = field(default_factory=dict[str, Any], repr=False, compare=False)
+    raw_outputs: dict[str, Any] = field(default_factory=dict[str, Any], repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    token: str
+    args: dict[str, Any]
+    mocked: bool
+
+
+@dataclass(frozen=True)
+class Recording:
+    stack: str
+    resources: tuple[RecordedResource, ...]
+    outputs: dict[str, Any]
+    calls: tuple[RecordedCall, ...]
+    diagnostics: tuple[tuple[str, str], ...] = ()
+    secret_values: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def by_type(self, token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == token]
+
+    def one(self, token: str, name: str | None = None) -> RecordedResource:
+        found = [r for r in self.by_type(token) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.by_type(token)]
+            wanted = token if name is None else f"{token} named {name!r}"
+            raise LookupError(f"expected exactly one {wanted}, found {len(found)} (this type: {names})")
+        return found[0]
+
+    def named(self, name: str) -> RecordedResource:
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected exactly one resource named {name!r}, found {[r.type for r in found]}")
+        return found[0]
+
+    @property
+    def unmocked_calls(self) -> list[RecordedCall]:
+        return [c for c in self.calls if not c.mocked]
+
+
+# ------------------------------------------------------------------------------------------ redaction
+
+
+def is_wrapped_secret(value: Any) -> bool:
+    return isinstance(value, dict) and cast(dict[str, Any], value).get(_SIG_KEY) == _SECRET_SIG
+
+
+def _wrap_secret(value: Any) -> dict[str, Any]:
+    return {_SIG_KEY: _SECRET_SIG, "value": value}
+
+
+def unwrap(value: Any) -> Any:
+    """The plain value with every secret marker removed."""
+    if is_wrapped_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in cast(dict[str, Any], value).items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in cast(list[Any], value)]
+    return value
+
+
+def mask(value: Any) -> Any:
+    """A secret with its shape kept: keys and list lengths stay, every scalar becomes `[secret]`.
+
+    Keeping the shape keeps a Secret's `data` a map, so written manifests still validate as Kubernetes objects.
+    """
+    if is_wrapped_secret(value):
+        return mask(value["value"])
+    if isinstance(value, dict):
+        return {k: mask(v) for k, v in cast(dict[str, Any], value).items()}
+    if isinstance(value, list):
+        return [mask(v) for v in cast(list[Any], value)]
+    return SECRET_TEXT
+
+
+def redact(value: Any, secret_values: Iterable[str]) -> Any:
+    """The value as it may be shown: secret-marked parts masked, strings holding a known secret `[secret]`."""
+    needles = [s for s in secret_values if len(s) >= _MIN_SECRET_LEN]
+
+    def walk(v: Any) -> Any:
+        if is_wrapped_secret(v):
+            return mask(v)
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in cast(dict[str, Any], v).items()}
+        if isinstance(v, list):
+            return [walk(x) for x in cast(list[Any], v)]
+        if isinstance(v, str) and any(n in v for n in needles):
+            return SECRET_TEXT
+        return v
+
+    return walk(value)
+
+
+def _secret_strings(value: Any, inside: bool = False) -> set[str]:
+    """Strings that are, in their entirety, a secret (a secret wrapper directly around a string)."""
+    if is_wrapped_secret(value):
+        return _secret_strings(value["value"], True)
+    if isinstance(value, str):
+        return {value} if inside else set()
+    if isinstance(value, dict):
+        return set().union(*(_secret_strings(v) for v in cast(dict[str, Any], value).values()))
+    if isinstance(value, list):
+        return set().union(*(_secret_strings(v) for v in cast(list[Any], value)))
+    return set()
+
+
+def with_encodings(secrets: Iterable[str]) -> set[str]:
+    """Secrets plus their base64 forms: Kubernetes Secret `data` and user data carry them encoded."""
+    out: set[str] = set()
+    for s in secrets:
+        if len(s) < _MIN_SECRET_LEN:
+            continue
+        out.add(s)
+        out.add(base64.b64encode(s.encode()).decode())
+    return out
+
+
+# ------------------------------------------------------------------------------ protobuf -> python
+
+
+def _plain(value: Any) -> Any:
+    """Wire JSON to Python, keeping secret markers where they occur; resource references become URNs."""
+    if isinstance(value, dict):
+        mapping = cast(dict[str, Any], value)
+        sig = mapping.get(_SIG_KEY)
+        if sig == _SECRET_SIG:
+            return _wrap_secret(_plain(mapping.get("value")))
+        if sig == _RESOURCE_SIG:
+            return str(mapping.get("urn", ""))
+        if sig in (_ASSET_SIG, _ARCHIVE_SIG):
+            return {k: _plain(v) for k, v in mapping.items() if k != _SIG_KEY}
+        return {k: _plain(v) for k, v in mapping.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in cast(list[Any], value)]
+    if isinstance(value, float) and value.is_integer():
+        # The wire has only doubles; Kubernetes schemas want integers where the program wrote integers.
+        return int(value)
+    if value == _UNKNOWN:
+        return UNKNOWN_TEXT
+    return value
+
+
+def _struct(message: struct_pb2.Struct) -> dict[str, Any]:
+    return cast(dict[str, Any], _plain(json_format.MessageToDict(message)))
+
+
+def _urn_name(urn: str) -> str:
+    return urn.split("::")[-1]
+
+
+def _provider_name(reference: str) -> str | None:
+    # A provider reference is "<provider urn>::<provider id>".
+    if not reference:
+        return None
+    return _urn_name(reference.rsplit("::", 1)[0])
+
+
+# ------------------------------------------------------------------------------------------- mocks
+
+
+def _materialise(value: Any) -> tuple[Any, set[str]]:
+    """Turn `fakes.Secret` markers into Pulumi's secret wrapper; collect the secret strings generated."""
+    if isinstance(value, fakes.Secret):
+        inner, found = _materialise(value.value)
+        return _wrap_secret(inner), found | _secret_strings(_wrap_secret(inner))
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        found: set[str] = set()
+        for k, v in cast(dict[str, Any], value).items():
+            out[k], hit = _materialise(v)
+            found |= hit
+        return out, found
+    if isinstance(value, list):
+        items: list[Any] = []
+        found = set()
+        for v in cast(list[Any], value):
+            item, hit = _materialise(v)
+            items.append(item)
+            found |= hit
+        return items, found
+    return value, set()
+
+
+@dataclass
+class _Registration:
+    type: str
+    name: str
+    urn: str
+    parent_urn: str
+    dependency_urns: list[str]
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    custom: bool
+    provider: str | None
+
+
+class _Journal:
+    """What one run saw. Monitor calls arrive on an executor thread, hence the lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.registrations: list[_Registration] = []
+        self.by_urn: dict[str, _Registration] = {}
+        self.calls: list[tuple[str, dict[str, Any], bool]] = []
+        self.component_outputs: dict[str, dict[str, Any]] = {}
+        self.generated_secrets: set[str] = set()
+        self.diagnostics: list[tuple[str, str]] = []
+
+
+class _JournalHandler(logging.Handler):
+    """Keeps the program's log messages (pulumi.log.*) so they can be shown redacted, never raw."""
+
+    def __init__(self, journal: _Journal) -> None:
+        super().__init__(level=logging.INFO)
+        self.journal = journal
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.journal.lock:
+            self.journal.diagnostics.append((record.levelname.lower(), record.getMessage()))
+
+
+def _make_mocks(journal: _Journal) -> Any:
+    from pulumi.runtime import mocks
+
+    class PreviewMocks(mocks.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            fake = fakes.RESOURCE_FAKES.get(args.typ)
+            computed = fake(args.name, unwrap(args.inputs)) if fake else {}
+            state, generated = _materialise(computed)
+            with journal.lock:
+                journal.generated_secrets |= generated
+            resource_id = args.resource_id or f"{args.name}-id"
+            return resource_id, {**state, **args.inputs}
+
+        def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+            fake = fakes.CALL_FAKES.get(args.token)
+            result, generated = _materialise(fake(unwrap(args.args)) if fake else {})
+            with journal.lock:
+                journal.generated_secrets |= generated
+                journal.calls.append(
+                    (args.token, _plain(json.loads(json.dumps(args.args, default=str))), fake is not None)
+                )
+            return result, []
+
+    return PreviewMocks()
+
+
+def _make_monitor(journal: _Journal, mocks_impl: Any) -> Any:
+    from pulumi.runtime import mocks
+
+    class RecordingMonitor(mocks.MockMonitor):
+        # Reads the raw request so secrets stay marked where they occur, and keeps parent, dependencies and
+        # provider, which MockResourceArgs leaves out.
+
+        def RegisterResource(self, request: Any) -> Any:
+            urn = self.make_urn(request.parent, request.type, request.name)
+            if request.type == STACK_TYPE:
+                return super().RegisterResource(request)
+            with journal.lock:
+                if urn in journal.by_urn:
+                    # The real engine refuses this; the stock mock monitor silently overwrites.
+                    raise ValueError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+            inputs = _struct(request.object)
+            secret_outputs = set(request.additionalSecretOutputs)
+            response = super().RegisterResource(request)
+            for key in secret_outputs:
+                # The engine marks these secret after create (e.g. RandomPassword.result); the stock mock does not.
+                _mark_secret(response.object, key)
+            outputs = _struct(response.object)
+            registration = _Registration(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                parent_urn=request.parent,
+                dependency_urns=list(request.dependencies),
+                inputs=inputs,
+                outputs=outputs,
+                custom=bool(request.custom),
+                provider=_provider_name(request.provider),
+            )
+            with journal.lock:
+                journal.registrations.append(registration)
+                journal.by_urn[urn] = registration
+                journal.generated_secrets |= _secret_strings(outputs)
+            return response
+
+        def RegisterResourceOutputs(self, request: Any) -> Any:
+            with journal.lock:
+                journal.component_outputs[request.urn] = _struct(request.outputs)
+            return super().RegisterResourceOutputs(request)
+
+    return RecordingMonitor(mocks_impl)
+
+
+def _mark_secret(message: struct_pb2.Struct, key: str) -> None:
+    if key not in message.fields:
+        return
+    value = message.fields[key]
+    if value.HasField("struct_value"):
+        fields = value.struct_value.fields
+        if _SIG_KEY in fields and fields[_SIG_KEY].string_value == _SECRET_SIG:
+            return
+    wrapper = struct_pb2.Struct()
+    wrapper.fields[_SIG_KEY].string_value = _SECRET_SIG
+    wrapper.fields["value"].CopyFrom(value)
+    message.fields[key].struct_value.CopyFrom(wrapper)
+
+
+class _SerialExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs each monitor call to completion before the event loop moves on.
+
+    The SDK talks to the monitor through `run_in_executor`; with a thread pool, registration order (and so the
+    numbering of written manifests) would depend on thread timing. Waiting here makes every run of the same
+    program produce the same order: the order in which the program's resources became ready.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="preview-monitor")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        concurrent.futures.wait([future])
+        return future
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+def run_program(
+    program: Path,
+    *,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    project: str = PROJECT,
+) -> Recording:
+    """Run a Pulumi program file under mocks (never in preview mode) and return what it registered.
+
+    Raises whatever the program raises (a ConfigError stays a ConfigError), after outstanding work settles.
+    """
+    context = contextvars.copy_context()
+    return context.run(_run_in_context, Path(program).resolve(), stack, dict(config), list(secret_keys), project)
+
+
+def _run_in_context(
+    program: Path, stack: str, config: dict[str, str], secret_keys: list[str], project: str
+) -> Recording:
+    import pulumi
+    from pulumi.runtime import settings as pulumi_settings
+    from pulumi.runtime import stack as pulumi_stack
+
+    journal = _Journal()
+    mocks_impl = _make_mocks(journal)
+    monitor = _make_monitor(journal, mocks_impl)
+    logger = logging.Logger("preview.program", level=logging.INFO)
+    logger.addHandler(_JournalHandler(journal))
+
+    previous_loop = _installed_loop()
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(_SerialExecutor())
+    # A failed run leaves futures nobody awaited; the first failure is re-raised, so their echoes are noise.
+    loop.set_exception_handler(lambda _loop, _context: None)
+    asyncio.set_event_loop(loop)
+    program_dir = str(program.parent)
+    previous_cwd = os.getcwd()
+    added_path = program_dir not in sys.path
+    try:
+        # set_mocks builds a root Stack when none exists; run_in_stack must build it instead (as the language
+        # host does), so it registers the stack outputs we record. A stand-in root keeps set_mocks from it.
+        pulumi_settings.ROOT.set(cast(Any, object()))
+        pulumi.runtime.set_mocks(
+            mocks_impl, project=project, stack=stack, preview=False, monitor=monitor, logger=logger
+        )
+        pulumi_settings.ROOT.set(None)
+        # MockSettings leaves these to whatever the caller's context held: start each run with its own.
+        runtime_settings = cast(Any, pulumi_settings.SETTINGS)
+        runtime_settings.outputs = set()
+        runtime_settings.lock = threading.Lock()
+        runtime_settings.package_refs = {}
+        runtime_settings.base_providers_by_ref = {}
+        pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+
+        if added_path:
+            sys.path.insert(0, program_dir)
+        os.chdir(program_dir)
+
+        def program_body() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        loop.run_until_complete(pulumi_stack.run_in_stack(program_body))
+    finally:
+        os.chdir(previous_cwd)
+        if added_path and program_dir in sys.path:
+            sys.path.remove(program_dir)
+        _close_loop(loop)
+        _restore_loop(previous_loop)
+
+    return _build_recording(journal, stack, config, secret_keys, project)
+
+
+def _installed_loop() -> asyncio.AbstractEventLoop | None:
+    """The caller's current event loop, looked up without creating one as a side effect."""
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    loop = getattr(local, "_loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+def _restore_loop(previous: asyncio.AbstractEventLoop | None) -> None:
+    # Outputs the caller made before this run are bound to its loop: give that loop back. With none to give
+    # back, leave a fresh one rather than none, so later Outputs (pulumi.Output.secret in a test) still work.
+    if previous is not None and not previous.is_closed():
+        asyncio.set_event_loop(previous)
+    else:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+
+
+def _build_recording(
+    journal: _Journal, stack: str, config: dict[str, str], secret_keys: list[str], project: str
+) -> Recording:
+    stack_urn = f"urn:pulumi:{stack}::{project}::{STACK_TYPE}::{project}-{stack}"
+    known = secret_placeholders(config, secret_keys) | journal.generated_secrets
+    for registration in journal.registrations:
+        known |= _secret_strings(registration.inputs)
+    stack_outputs = journal.component_outputs.get(stack_urn, {})
+    known |= _secret_strings(stack_outputs)
+    secrets = with_encodings(known)
+
+    def parent_name(urn: str) -> str | None:
+        if not urn or urn == stack_urn or urn.endswith(f"::{STACK_TYPE}::{project}-{stack}"):
+            return None
+        return _urn_name(urn)
+
+    resources = tuple(
+        RecordedResource(
+            type=r.type,
+            name=r.name,
+            urn=r.urn,
+            parent=parent_name(r.parent_urn),
+            # The SDK gathers dependencies in a set: sorted, so two previews of one stack write the same plan.
+            dependencies=tuple(sorted({_urn_name(u) for u in r.dependency_urns})),
+            inputs=redact(r.inputs, secrets),
+            outputs=redact(r.outputs if r.custom else journal.component_outputs.get(r.urn, {}), secrets),
+            custom=r.custom,
+            provider=r.provider,
+            parent_urn=r.parent_urn if parent_name(r.parent_urn) else None,
+            raw_inputs=unwrap(r.inputs),
+            raw_outputs=unwrap(r.outputs if r.custom else journal.component_outputs.get(r.urn, {})),
+        )
+        for r in journal.registrations
+    )
+    calls = tuple(RecordedCall(token=t, args=redact(a, secrets), mocked=m) for t, a, m in journal.calls)
+    return Recording(
+        stack=stack,
+        resources=resources,
+        outputs=redact(stack_outputs, secrets),
+        calls=calls,
+        diagnostics=tuple((level, cast(str, redact(text, secrets))) for level, text in journal.diagnostics),
+        secret_values=frozenset(secrets),
+    )
+
+
+def is_config_error(error: BaseException) -> bool:
+    """The program's ConfigError, recognised without importing it (components/ may not exist yet)."""
+    problems = getattr(error, "problems", None)
+    return type(error).__name__ == "ConfigError" and isinstance(problems, list)

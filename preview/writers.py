@@ -1,0 +1,364 @@
+"""Turn a Recording into what a reviewer reads: plan.json, Kubernetes manifests, node user data, a tree.
+
+Everything here works on the already-redacted values of the Recording, and `write_outputs` refuses to write
+a tree in which a known secret (or its base64 form) still appears anywhere: a leak fails the preview.
+
+Pure: imports nothing from pulumi.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from preview.engine import SECRET_TEXT, RecordedResource, Recording
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+NODE_POOL = "alicloud:cs/nodePool:NodePool"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+EMQX = "kubernetes:apps.emqx.io/v2beta1:EMQX"
+
+# What a reviewer needs to see per resource type in the printed tree (dotted paths into the inputs).
+# An entry is `path` or `label=path`. Extend as the program grows; a type not listed shows only its name.
+SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
+    "alicloud:cs/managedKubernetes:ManagedKubernetes": ("version", "clusterSpec", "podCidr", "serviceCidr"),
+    NODE_POOL: ("nodePoolName", "instanceTypes", "desiredSize", "systemDiskCategory", "dataDisks"),
+    "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer": ("loadBalancerSpec", "addressType"),
+    "alicloud:slb/listener:Listener": ("protocol", "frontendPort", "backendPort", "scheduler", "establishedTimeout"),
+    "alicloud:nlb/loadBalancer:LoadBalancer": ("addressType", "loadBalancerType"),
+    "alicloud:nlb/listener:Listener": ("listenerProtocol", "listenerPort", "idleTimeout"),
+    "alicloud:vpc/network:Network": ("cidrBlock",),
+    "alicloud:vpc/switch:Switch": ("zoneId", "cidrBlock"),
+    LAUNCH_TEMPLATE: ("instanceType",),
+    HELM_RELEASE: ("chart", "version", "namespace"),
+    EMQX: ("spec.image", "cores=spec.coreTemplate.spec.replicas", "replicants=spec.replicantTemplate.spec.replicas"),
+    "kubernetes:apps.emqx.io/v2beta1:Rebalance": ("spec.instanceName", "spec.rebalanceStrategy.connEvictRate"),
+    "kubernetes:core/v1:Service": ("metadata.namespace", "spec.type", "spec.ports"),
+    "kubernetes:core/v1:Namespace": ("metadata.name",),
+    "random:index/randomPassword:RandomPassword": ("length",),
+}
+_KUBERNETES_DEFAULT: tuple[str, ...] = ("metadata.namespace", "metadata.name")
+_NOT_MANIFESTS = {
+    HELM_RELEASE,
+    "kubernetes:helm.sh/v4:Chart",
+    "kubernetes:yaml/v2:ConfigGroup",
+    "kubernetes:yaml/v2:ConfigFile",
+}
+
+
+class SecretLeak(RuntimeError):
+    """A known secret survived redaction; nothing is written."""
+
+
+# --------------------------------------------------------------------------------------------- plan
+
+
+def plan_document(recording: Recording) -> dict[str, Any]:
+    return {
+        "stack": recording.stack,
+        "resources": [
+            {
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "dependencies": list(r.dependencies),
+                "inputs": _sorted(r.inputs),
+            }
+            for r in recording.resources
+        ],
+        "outputs": _sorted(recording.outputs),
+    }
+
+
+# ----------------------------------------------------------------------------------------- manifests
+
+
+def is_manifest(resource: RecordedResource) -> bool:
+    """A Kubernetes object (built-in kind or custom resource) the program applies as is."""
+    return (
+        resource.custom
+        and resource.type.startswith("kubernetes:")
+        and resource.type not in _NOT_MANIFESTS
+        and resource.type.count(":") == 2
+    )
+
+
+def api_version_of(token: str) -> str:
+    """`kubernetes:core/v1:Service` -> v1; `kubernetes:apps.emqx.io/v2beta1:EMQX` -> apps.emqx.io/v2beta1."""
+    group_version = token.split(":")[1]
+    return group_version.removeprefix("core/")
+
+
+def manifest_object(resource: RecordedResource) -> dict[str, Any]:
+    """The object as it would be applied: apiVersion, kind, metadata first, then whatever else was declared."""
+    inputs = dict(resource.inputs)
+    head: dict[str, Any] = {
+        "apiVersion": inputs.pop("apiVersion", None) or api_version_of(resource.type),
+        "kind": inputs.pop("kind", None) or resource.type.rsplit(":", 1)[1],
+    }
+    if "metadata" in inputs:
+        head["metadata"] = _sorted(inputs.pop("metadata"))
+    return {**head, **{k: _sorted(inputs[k]) for k in sorted(inputs)}}
+
+
+def _sorted(value: Any) -> Any:
+    # The wire keeps no key order; sorting makes two previews of the same stack byte-identical.
+    if isinstance(value, dict):
+        mapping = cast(dict[str, Any], value)
+        return {k: _sorted(mapping[k]) for k in sorted(mapping)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in cast(list[Any], value)]
+    return value
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text) or "_"
+
+
+def manifest_files(recording: Recording) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, object) in registration order: `<NN>-<kind>-<namespace>-<name>.yaml`.
+
+    An object without metadata.namespace gets `_` there (cluster-scoped, or the provider's default namespace),
+    one without metadata.name the Pulumi resource name (the provider would auto-name it from that).
+    """
+    resources = [r for r in recording.resources if is_manifest(r)]
+    width = max(2, len(str(len(resources))))
+    files: list[tuple[str, dict[str, Any]]] = []
+    for index, resource in enumerate(resources, start=1):
+        obj = manifest_object(resource)
+        metadata = obj.get("metadata")
+        meta = cast(dict[str, Any], metadata) if isinstance(metadata, dict) else {}
+        namespace = str(meta.get("namespace") or "_")
+        name = str(meta.get("name") or resource.name)
+        kind = str(obj["kind"]).lower()
+        files.append((f"{index:0{width}d}-{_safe(kind)}-{_safe(namespace)}-{_safe(name)}.yaml", obj))
+    return files
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """Multi-line strings (HOCON, scripts) as literal blocks, so they read as they will land."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_str)
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.dump(obj, Dumper=_ManifestDumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+# ----------------------------------------------------------------------------------------- user data
+
+
+def _decode(value: Any) -> str:
+    if value == SECRET_TEXT:
+        return SECRET_TEXT + "\n"
+    try:
+        return base64.b64decode(str(value), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        # Not base64 (the provider would reject it); show what was passed rather than hide it.
+        return str(value)
+
+
+def user_data_files(recording: Recording) -> list[tuple[str, str]]:
+    """Each node's user data as the node receives it (base64-decoded): (file name, text)."""
+    files: list[tuple[str, str]] = []
+    for r in recording.resources:
+        if r.type == NODE_POOL:
+            pool = _safe(str(r.inputs.get("nodePoolName") or r.inputs.get("name") or r.name))
+            if r.inputs.get("preUserData") is not None:
+                files.append((f"{pool}.pre-user-data.sh", _decode(r.inputs["preUserData"])))
+            if r.inputs.get("userData") is not None:
+                files.append((f"{pool}.user-data", _decode(r.inputs["userData"])))
+        elif r.type == LAUNCH_TEMPLATE and r.inputs.get("userData") is not None:
+            files.append((f"{_safe(r.name)}.user-data.mime", _decode(r.inputs["userData"])))
+    return files
+
+
+def _redact_text(text: str, secrets: Iterable[str]) -> str:
+    # Decoding can reveal a secret that was only present base64-encoded; then the whole file is withheld.
+    return SECRET_TEXT + "\n" if any(s in text for s in secrets) else text
+
+
+# --------------------------------------------------------------------------------------------- print
+
+
+def short_type(token: str) -> str:
+    """`alicloud:cs/nodePool:NodePool` -> alicloud:cs.NodePool, `kubernetes:core/v1:Service` -> ...core/v1.Service."""
+    parts = token.split(":")
+    if len(parts) != 3:
+        return token
+    package, module, kind = parts
+    if package == "pulumi" and module == "providers":
+        return f"provider:{kind}"
+    segments = module.split("/")
+    if len(segments) > 1 and segments[-1].lower() == kind.lower():
+        segments = segments[:-1]
+    if segments == ["index"]:
+        return f"{package}:{kind}"
+    return f"{package}:{'/'.join(segments)}.{kind}"
+
+
+def _lookup(inputs: Mapping[str, Any], path: str) -> Any:
+    value: Any = inputs
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = cast(dict[str, Any], value).get(part)
+    return value
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), sort_keys=True)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown_settings(resource: RecordedResource) -> str:
+    paths = SHOWN_INPUTS.get(resource.type)
+    if paths is None and is_manifest(resource):
+        paths = _KUBERNETES_DEFAULT
+    pairs: list[str] = []
+    for entry in paths or ():
+        label, _, path = entry.rpartition("=")
+        value = _lookup(resource.inputs, path)
+        if value is not None:
+            pairs.append(f"{label or path.rsplit('.', 1)[-1]}={_brief(value)}")
+    return " ".join(pairs)
+
+
+def render_tree(recording: Recording) -> str:
+    children: dict[str | None, list[RecordedResource]] = {}
+    for r in recording.resources:
+        children.setdefault(r.parent_urn, []).append(r)
+    lines = [f"stack {recording.stack}"]
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            settings = shown_settings(r)
+            line = f"{'  ' * depth}+ {short_type(r.type)}  {r.name}"
+            lines.append(f"{line}  {settings}" if settings else line)
+            walk(r.urn, depth + 1)
+
+    walk(None, 1)
+    return "\n".join(lines) + "\n"
+
+
+_SYSCTL_LINE = re.compile(r"^([a-z]+(?:\.[a-z0-9_-]+)+)\s+(?:=\s*|raise\s+|set\s+)?(\S.*)$")
+
+
+def render_tuning(recording: Recording) -> str:
+    """Where the kernel tuning lands: each pool's node sysctls (from its decoded user data) and kubelet allowlist,
+    the EMQX pods' sysctls, and whether every pod sysctl Kubernetes deems unsafe is allowed on the EMQX pool."""
+    lines: list[str] = []
+    allowed_by_pool: dict[str, set[str]] = {}
+    for name, text in user_data_files(recording):
+        node_keys = [f"{m.group(1)}={m.group(2)}" for m in map(_SYSCTL_LINE.match, text.splitlines()) if m]
+        lines.append(f"  node user data {name}: {len(text.splitlines())} lines; node sysctls: {' '.join(node_keys)}")
+    for pool in recording.by_type(NODE_POOL):
+        allowed = _lookup(pool.inputs, "kubeletConfiguration.allowedUnsafeSysctls") or []
+        allowed_by_pool[str(pool.inputs.get("nodePoolName", pool.name))] = set(allowed)
+        if allowed:
+            lines.append(f"  pool {pool.inputs.get('nodePoolName', pool.name)}: kubelet allows {' '.join(allowed)}")
+    for emqx in recording.by_type(EMQX):
+        pod = _lookup(emqx.inputs, "spec.coreTemplate.spec.podSecurityContext.sysctls") or []
+        names = [f"{s['name']}={s['value']}" for s in pod]
+        lines.append(f"  EMQX pods ({emqx.name}) sysctls: {' '.join(names)}")
+        selector = _lookup(emqx.inputs, "spec.coreTemplate.spec.nodeSelector") or {}
+        pools = [p for p in allowed_by_pool if selector and p.endswith("-" + next(iter(selector.values())))]
+        for pool_name in pools:
+            missing = sorted({s["name"] for s in pod} - allowed_by_pool[pool_name] - _KUBERNETES_SAFE_SYSCTLS)
+            verdict = "consistent" if not missing else f"NOT allowed by the kubelet: {' '.join(missing)}"
+            lines.append(f"  EMQX pods on pool {pool_name}: {verdict}")
+    return ("kernel tuning:\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+# Allowed on every kubelet since Kubernetes 1.29 without an allowlist (kubernetes.io "Using sysctls").
+_KUBERNETES_SAFE_SYSCTLS = frozenset({
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+})
+
+
+def render_summary(recording: Recording, written: WrittenFiles | None) -> str:
+    counts = Counter(short_type(r.type) for r in recording.resources)
+    lines = [f"{len(recording.resources)} resources:"]
+    lines += [f"  {count:3d} {kind}" for kind, count in sorted(counts.items())]
+    if recording.outputs:
+        lines.append("stack outputs:")
+        lines += [f"  {key} = {_brief(recording.outputs[key], 100)}" for key in sorted(recording.outputs)]
+    for level, message in recording.diagnostics:
+        if level in ("warning", "error"):
+            lines.append(f"{level}: {message}")
+    if written is not None:
+        lines.append(
+            f"wrote {written.root}: plan.json, {written.manifests} manifests, {written.user_data} user-data files"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------- write
+
+
+@dataclass(frozen=True)
+class WrittenFiles:
+    root: Path
+    manifests: int
+    user_data: int
+
+
+def write_outputs(recording: Recording, out_dir: Path, stack: str) -> WrittenFiles:
+    """Write `<out_dir>/<stack>/` (plan.json, manifests/, user-data/), replacing that stack's old output only.
+
+    Built in a temporary sibling and swapped in at the end, so a failure leaves the previous output intact.
+    """
+    out_dir = Path(out_dir)
+    secrets = sorted(recording.secret_values)
+    files: dict[str, str] = {"plan.json": json.dumps(plan_document(recording), indent=2) + "\n"}
+    manifests = manifest_files(recording)
+    for name, obj in manifests:
+        files[f"manifests/{name}"] = to_yaml(obj)
+    user_data = user_data_files(recording)
+    for name, text in user_data:
+        files[f"user-data/{name}"] = _redact_text(text, secrets)
+    for relative, text in files.items():
+        if any(s in text for s in secrets):
+            raise SecretLeak(f"a secret value would be written to {relative}; nothing was written")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / stack
+    staging = Path(tempfile.mkdtemp(prefix=f".{stack}.", dir=out_dir))
+    try:
+        for sub in ("manifests", "user-data"):
+            (staging / sub).mkdir()
+        for relative, text in files.items():
+            (staging / relative).write_text(text, encoding="utf-8")
+        os.chmod(staging, 0o755)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{stack}.old.", dir=out_dir))
+            target.rename(retired / stack)
+            staging.rename(target)
+            shutil.rmtree(retired)
+        else:
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return WrittenFiles(root=target, manifests=len(manifests), user_data=len(user_data))
