@@ -155,6 +155,8 @@ class RecordedResource:
     custom: bool
     provider: str | None = None
     parent_urn: str | None = None
+    # Resource options the engine acts on: protect, deleteBeforeReplace, replaceOnChanges, ignoreChanges.
+    options: dict[str, Any] = field(default_factory=dict[str, Any])
     # Unredacted values for tests that must follow a secret to where it lands. Never written or printed.
     raw_inputs: dict[str, Any] = field(default_factory=dict[str, Any], repr=False, compare=False)
     raw_outputs: dict[str, Any] = field(default_factory=dict[str, Any], repr=False, compare=False)
@@ -353,6 +355,7 @@ class _Registration:
     outputs: dict[str, Any]
     custom: bool
     provider: str | None
+    options: dict[str, Any]
 
 
 class _Journal:
@@ -438,6 +441,12 @@ def _make_monitor(journal: _Journal, mocks_impl: Any) -> Any:
                 outputs=outputs,
                 custom=bool(request.custom),
                 provider=_provider_name(request.provider),
+                options={
+                    "protect": bool(request.protect),
+                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                    "replaceOnChanges": sorted(request.replaceOnChanges),
+                    "ignoreChanges": sorted(request.ignoreChanges),
+                },
             )
             with journal.lock:
                 journal.registrations.append(registration)
@@ -613,6 +622,7 @@ def _build_recording(
             outputs=redact(r.outputs if r.custom else journal.component_outputs.get(r.urn, {}), secrets),
             custom=r.custom,
             provider=r.provider,
+            options=r.options,
             parent_urn=r.parent_urn if parent_name(r.parent_urn) else None,
             raw_inputs=unwrap(r.inputs),
             raw_outputs=unwrap(r.outputs if r.custom else journal.component_outputs.get(r.urn, {})),

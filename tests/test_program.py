@@ -259,3 +259,37 @@ def test_legacy_enterprise_4_4_fleet(run_stack) -> None:
     assert rebalance.inputs["spec"]["instanceKind"] == "EmqxEnterprise"
     for _, obj in writers.manifest_files(rec):
         assert validate_manifest(obj) == [], obj["kind"]
+
+
+# --- production safety --------------------------------------------------------------------------------------------
+
+
+def test_prod_protects_vpc_cluster_and_load_balancer(prod, run_stack) -> None:
+    for token in ("alicloud:vpc/network:Network", "alicloud:cs/managedKubernetes:ManagedKubernetes",
+                  "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer"):
+        assert prod.one(token).options["protect"] is True, token
+    dev = run_stack("dev")
+    # dev keeps its load balancer's address safe too, but its network and cluster can be torn down.
+    assert dev.one("alicloud:vpc/network:Network").options["protect"] is False
+    assert dev.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer").options["protect"] is True
+
+
+def _accepts_tags(token: str) -> bool:
+    import importlib
+    import inspect
+
+    _, module_path, kind = token.split(":")
+    module = importlib.import_module(f"pulumi_alicloud.{module_path.split('/')[0]}")
+    cls = getattr(module, kind)
+    return "tags" in inspect.signature(cls._internal_init).parameters
+
+
+def test_every_taggable_cloud_resource_is_tagged_with_stack_and_component(prod) -> None:
+    checked = 0
+    for r in prod.resources:
+        if not r.type.startswith("alicloud:") or not _accepts_tags(r.type):
+            continue
+        checked += 1
+        tags = r.inputs.get("tags") or {}
+        assert tags.get("stack") == "prod" and tags.get("component"), (r.type, r.name, tags)
+    assert checked >= 10

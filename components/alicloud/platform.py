@@ -12,8 +12,9 @@ from components.render.emqx import Placement, ServiceBinding
 from components.settings import Settings
 from components.tuning import render_ack_pre_user_data
 
-# ACK's default CSI storage class for ESSD disks; the core volumes are zonal, like the cores themselves.
-DEFAULT_STORAGE_CLASS = "alicloud-disk-essd"
+# ACK's CSI class that binds a disk only once its pod is scheduled (WaitForFirstConsumer): cloud disks are zonal, so
+# a disk created before scheduling could land in a zone the core's spread constraint then cannot use.
+DEFAULT_STORAGE_CLASS = "alicloud-disk-topology-alltype"
 
 
 class AlicloudPlatform(pulumi.ComponentResource):
