@@ -164,6 +164,9 @@ class ExistingClusterSettings:
     listener_service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"]
     node_selector: tuple[tuple[str, str], ...]
     node_shape: sizing.NodeShape
+    # We cannot configure an existing cluster's kubelets: unless their allowlist is known to carry the profile's
+    # unsafe sysctls, EMQX pods ask only for the safe ones (the kubelet would refuse the pod otherwise).
+    unsafe_sysctls_allowed: bool
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,15 @@ class Settings:
     @property
     def emqx_nodes(self) -> int:
         return self.sizing.cores + self.sizing.replicants
+
+    @property
+    def pod_sysctls(self) -> list[dict[str, str]]:
+        """The EMQX pods' securityContext.sysctls: what the kubelets where they land will accept."""
+        wanted = self.tuning.pod_security_context_sysctls()
+        if self.existing is None or self.existing.unsafe_sysctls_allowed:
+            return wanted
+        safe = tuning.safe_sysctls(self.cluster.kubernetes_minor)
+        return [s for s in wanted if s["name"] in safe]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -685,7 +697,8 @@ def _existing(section: Section, target: Target | None) -> ExistingClusterSetting
     shape = section.section("nodeShape")
     vcpu = shape.integer("vcpu", 4, minimum=1, maximum=1024)
     memory = shape.number("memoryGiB", 8.0, minimum=1.0, maximum=32768.0)
-    return ExistingClusterSettings(context=context, storage_class=storage_class,
+    unsafe = section.boolean("unsafeSysctlsAllowed", False)
+    return ExistingClusterSettings(context=context, storage_class=storage_class, unsafe_sysctls_allowed=unsafe,
                                    listener_service_type=service_type or "NodePort",  # type: ignore[arg-type]
                                    node_selector=selector,
                                    node_shape=sizing.NodeShape(vcpu=vcpu or 4, memory_gib=memory))

@@ -293,3 +293,21 @@ def test_every_taggable_cloud_resource_is_tagged_with_stack_and_component(prod) 
         tags = r.inputs.get("tags") or {}
         assert tags.get("stack") == "prod" and tags.get("component"), (r.type, r.name, tags)
     assert checked >= 10
+
+
+def test_existing_cluster_pods_ask_only_for_safe_sysctls_unless_allowed(run_stack) -> None:
+    rec = run_stack("local")
+    spec = rec.one(EMQX_TOKEN).inputs["spec"]
+    names = {s["name"] for s in spec["coreTemplate"]["spec"]["podSecurityContext"]["sysctls"]}
+    assert names and names <= tuning.safe_sysctls("1.31")
+    # No somaxconn in the pod: the listener backlog stays at EMQX's default rather than promise a queue it lacks.
+    assert "tcp_options.backlog = 1024" in spec["config"]["data"]
+    allowed = run_stack({"target": "existing", "existing": {"unsafeSysctlsAllowed": True}, "emqx": {"cores": 1}})
+    spec = allowed.one(EMQX_TOKEN).inputs["spec"]["coreTemplate"]["spec"]
+    assert "net.core.somaxconn" in {s["name"] for s in spec["podSecurityContext"]["sysctls"]}
+
+
+def test_kubernetes_provider_survives_an_unknown_kubeconfig(prod) -> None:
+    provider = prod.one("pulumi:providers:kubernetes").inputs
+    assert provider["clusterIdentifier"] == "emqx-prod-ack-id"
+    assert provider["kubeconfig"] == "[secret]"

@@ -38,7 +38,7 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
         keepalive_seconds=emqx.keepalive_seconds,
         pod_cpu=plan.pod_cpu,
         pod_memory=plan.pod_memory,
-        pod_sysctls=settings.tuning.pod_security_context_sysctls(),
+        pod_sysctls=settings.pod_sysctls,
         placement=platform.emqx_placement,
         listeners=platform.listeners,
         dashboard=platform.dashboard,
@@ -47,7 +47,7 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
         with_license=settings.has_license,
         core_storage_gib=emqx.core_storage_gib,
         storage_class=platform.storage_class,
-        listen_backlog=int(settings.tuning.value_of("net.core.somaxconn") or 1024),
+        listen_backlog=next((int(s["value"]) for s in settings.pod_sysctls if s["name"] == "net.core.somaxconn"), 1024),
         labels=MANAGED_BY,
     )
 
