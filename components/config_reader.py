@@ -48,6 +48,10 @@ class Problems:
     def __bool__(self) -> bool:
         return bool(self.items)
 
+    def about(self, *prefixes: str) -> bool:
+        """Whether any problem so far concerns one of these keys (or keys under them)."""
+        return any(p == k or p.startswith((k + ":", k + ".", k + "[")) for p in self.items for k in prefixes)
+
 
 class Section:
     """One config object: typed getters with defaults; unknown keys reported by `finish()`."""

@@ -327,7 +327,10 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     plan: sizing.SizingPlan | None = None
     profile: tuning.TuningProfile | None = None
     network: NetworkSettings | None = None
-    if emqx is not None and not problems:
+    # Cross-field rules run on whatever their inputs are valid for, so one run reports as much as it can without
+    # deriving anything from a value already reported as wrong.
+    sizing_inputs = ("target", "production", "emqx", "nodePools", "existing", "cluster", "tuning")
+    if emqx is not None and target is not None and not problems.about(*sizing_inputs):
         shape = _node_shape(target, emqx_pool, existing, problems)
         if shape is not None:
             plan, sizing_problems = sizing.plan_capacity(
@@ -359,7 +362,8 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                 overrides={str(k): v for k, v in tuning_overrides.items()},
                 nofile=nofile_override,
             )
-        if target == "alicloud" and cloud is not None and network_raw is not None and plan is not None:
+        if (target == "alicloud" and cloud is not None and network_raw is not None and plan is not None
+                and not problems.about("cloud", "network")):
             max_nodes = (plan.cores + plan.replicants) * 2 + (system_pool.count if system_pool else 0) + (
                 loadgen_pool.count if loadgen_pool and loadgen_pool.enabled else 0
             )

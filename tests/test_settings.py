@@ -306,3 +306,11 @@ def test_cloud_keys_with_existing_target_are_refused() -> None:
 def test_kubeconfig_with_a_cloud_target_is_refused() -> None:
     values = {**ALICLOUD, "kubeconfig": "apiVersion: v1"}
     assert "only applies" in one_about(problems(values, secret_keys={"kubeconfig"}), "kubeconfig")
+
+
+def test_cross_field_rules_are_reported_alongside_unrelated_mistakes() -> None:
+    values = with_changes(ENTERPRISE, licenseKey=None, emqx__cores=4, cloud__region=None)
+    found = problems(values)
+    one_about(found, "cloud.region")
+    assert "odd number" in one_about(found, "emqx.cores")
+    one_about(found, "licenseKey")
