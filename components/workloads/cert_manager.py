@@ -6,6 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.render.emqx import Placement
+from components.workloads.helm import pinned_release
 
 REPOSITORY = "https://charts.jetstack.io"
 NAMESPACE = "cert-manager"
@@ -29,18 +30,13 @@ class CertManager(pulumi.ComponentResource):
     def __init__(self, name: str, *, version: str, placement: Placement,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:workloads:CertManager", name, None, opts)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-cert-manager",
-            name="cert-manager",
             chart="cert-manager",
             version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            repository=REPOSITORY,
             namespace=NAMESPACE,
-            create_namespace=True,
             values=values(placement),
-            # Awaited: the operator's chart renders Issuer/Certificate objects that need cert-manager's webhook up.
-            skip_await=False,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self),
+            parent=self,
         )
         self.register_outputs({"status": self.release.status})

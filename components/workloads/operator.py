@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.render.emqx import Placement
+from components.workloads.helm import pinned_release
 
 REPOSITORY = "https://repos.emqx.io/charts"
 NAMESPACE = "emqx-operator-system"
@@ -30,17 +31,14 @@ class EmqxOperator(pulumi.ComponentResource):
     def __init__(self, name: str, *, version: str, placement: Placement, after: Sequence[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:workloads:EmqxOperator", name, None, opts)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-emqx-operator",
-            name="emqx-operator",
             chart="emqx-operator",
             version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=REPOSITORY),
+            repository=REPOSITORY,
             namespace=NAMESPACE,
-            create_namespace=True,
             values=values(placement),
-            skip_await=False,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
+            parent=self,
+            depends_on=after,
         )
         self.register_outputs({"status": self.release.status})
