@@ -13,6 +13,8 @@ from components.workloads.rebalance import Rebalances
 
 settings = settings_module.load()
 name = f"emqx-{settings.stack}"
+for note in settings.sizing.notes:
+    pulumi.log.info(f"sizing: {note}")
 
 if settings.target == "alicloud":
     cloud = AlicloudPlatform(name, settings)

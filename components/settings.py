@@ -341,6 +341,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                 replicants_allowed=emqx.release.replicants_allowed,
                 headroom=emqx.headroom,
                 min_client_nodes=2 if production else 1,
+                survive_node_loss=production,
                 key="emqx",
             )
             problems.extend(sizing_problems)

@@ -216,6 +216,13 @@ def _needed_nodes(target: CapacityTarget, cap: NodeCapacity, headroom: float) ->
     return max(1, math.ceil(max(by_conn, by_msg) - 1e-9))
 
 
+def _nodes_surviving_a_loss(target: CapacityTarget, cap: NodeCapacity) -> int:
+    """Client nodes such that the rest still carry the target at full capacity when any one is lost."""
+    by_conn = target.connections / cap.connections if cap.connections else math.inf
+    by_msg = message_ops(target) / cap.message_ops if cap.message_ops else math.inf
+    return 1 + max(1, math.ceil(max(by_conn, by_msg) - 1e-9))
+
+
 def _check_inputs(
     target: CapacityTarget,
     shape: NodeShape,
@@ -270,9 +277,14 @@ def plan_capacity(
     replicants_allowed: bool = True,
     headroom: float = 0.3,
     min_client_nodes: int = 1,
+    survive_node_loss: bool = False,
     key: str = "emqx",
 ) -> tuple[SizingPlan | None, list[str]]:
-    """Derive (None) or check (given) core and replicant counts for `target` on nodes of `shape`."""
+    """Derive (None) or check (given) core and replicant counts for `target` on nodes of `shape`.
+
+    survive_node_loss: the client nodes left after losing any one must still carry the whole target (at full
+    capacity, the headroom spent), as production must through a node failure or a drain.
+    """
     errors = _check_inputs(target, shape, cores, replicants, headroom, min_client_nodes, key)
     if errors:
         return None, errors
@@ -283,6 +295,8 @@ def plan_capacity(
             f"an EMQX pod after the kubelet reserve and daemonsets; use a larger node shape"
         ]
     needed = max(_needed_nodes(target, cap, headroom), min_client_nodes)
+    after_loss = _nodes_surviving_a_loss(target, cap) if survive_node_loss else 0
+    needed = max(needed, after_loss)
 
     if replicants and not replicants_allowed:
         return None, [
@@ -306,6 +320,13 @@ def plan_capacity(
         cores = CORES_WITH_REPLICANTS if replicants > 0 else needed
 
     client_nodes = replicants if replicants > 0 else cores
+    if client_nodes < after_loss:
+        field = "replicants" if replicants > 0 else "cores"
+        return None, [
+            f"{key}.{field}: {client_nodes} client node(s) cannot carry the target once one is lost (each carries "
+            f"at most {cap.connections:,} connections and {int(cap.message_ops):,} msg ops/s; production plans "
+            f"for a node loss); set {key}.{field} to at least {after_loss} or use a larger node shape"
+        ]
     if client_nodes < needed:
         field, role = ("replicants", "replicants") if replicants > 0 else ("cores", "cores")
         return None, [_shortfall(target, cap, client_nodes, needed, headroom, role, field, key)]

@@ -305,7 +305,7 @@ def render_summary(recording: Recording, written: WrittenFiles | None) -> str:
         lines.append("stack outputs:")
         lines += [f"  {key} = {_brief(recording.outputs[key], 100)}" for key in sorted(recording.outputs)]
     for level, message in recording.diagnostics:
-        if level in ("warning", "error"):
+        if level in ("info", "warning", "error"):
             lines.append(f"{level}: {message}")
     if written is not None:
         lines.append(

@@ -85,7 +85,7 @@ def test_prod_has_system_and_emqx_pools_with_the_tuning(prod) -> None:
     assert "net.core.rmem_max" in script and "fs.nr_open" in script
     # Per-namespace keys are the pods' business: on the node they would be dead weight that looks like tuning.
     assert "net.core.somaxconn" not in script and "tcp_max_syn_backlog" not in script
-    assert emqx["desiredSize"] == "5"  # the seed's 5 workers: 3 cores + 2 replicants
+    assert emqx["desiredSize"] == "6"  # 3 cores + 3 replicants, one EMQX pod per node
     assert emqx["instanceTypes"] == ["ecs.c7.16xlarge"]
     assert {"key": "emqx-platform/dedicated", "value": "emqx", "effect": "NoSchedule"} in emqx["taints"]
     assert "preUserData" not in pools["emqx-prod-system"]
@@ -153,7 +153,7 @@ def test_prod_emqx_cluster_shape(prod) -> None:
     spec = emqx["spec"]
     assert spec["image"] == "emqx/emqx:5.10.3"
     assert spec["coreTemplate"]["spec"]["replicas"] == 3
-    assert spec["replicantTemplate"]["spec"]["replicas"] == 2
+    assert spec["replicantTemplate"]["spec"]["replicas"] == 3
     assert "volumeClaimTemplates" in spec["coreTemplate"]["spec"]
     assert spec["coreTemplate"]["spec"]["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
     env = {e["name"]: e for e in spec["coreTemplate"]["spec"]["env"]}
@@ -218,7 +218,7 @@ def test_image_and_resource_changes_keep_the_emqx_resource_identity(run_stack) -
     changed = copy.deepcopy(_config("prod"))
     changed["emqx"]["version"] = "5.10.2"
     changed["nodePools"]["emqx"]["instanceTypes"] = ["ecs.c7.8xlarge"]
-    changed["emqx"]["replicants"] = 4
+    changed["emqx"]["replicants"] = 6
     after = run_stack(changed)
     old, new = before.one(EMQX_TOKEN), after.one(EMQX_TOKEN)
     # Same Pulumi name, same Kubernetes identity: an update, which the operator turns into a blue-green rollout.
