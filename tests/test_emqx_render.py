@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from pyhocon import ConfigFactory
@@ -50,10 +51,10 @@ def _cr(spec: dict, kind: str = "EMQX", api: str = "apps.emqx.io/v2beta1") -> di
 
 
 def test_hocon_parses_and_carries_the_limits() -> None:
-    conf = ConfigFactory.parse_string(hocon(INPUTS))
+    conf: Any = ConfigFactory.parse_string(hocon(INPUTS))  # pyhocon ships no type hints
     assert conf.get_int("node.max_ports") == max_ports(3_610_342)
     for kind, port in (("tcp", 1883), ("ssl", 8883), ("ws", 8083), ("wss", 8084)):
-        listener = conf.get_config(f"listeners.{kind}.default")
+        listener: Any = conf.get_config(f"listeners.{kind}.default")
         assert listener.get_string("bind") == f"0.0.0.0:{port}"
         assert listener.get_int("max_connections") == 3_610_342
         assert listener.get_int("acceptors") == 16
