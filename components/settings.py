@@ -78,8 +78,8 @@ class NetworkSettings:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    kubernetes_version: str  # the provider's version string, e.g. "1.31.1-aliyun.1"
-    kubernetes_minor: str  # "1.31": what the kubelet and the sysctl safe-list depend on
+    kubernetes_version: str  # the provider's version string, e.g. "1.35.7-aliyun.1"
+    kubernetes_minor: str  # "1.35": what the kubelet and the sysctl safe-list depend on
     spec: str
     api_server_public: bool
 
@@ -482,16 +482,17 @@ def _network_fields(section: Section, target: Target | None) -> dict[str, Any] |
 
 
 def _cluster(section: Section, target: Target | None) -> ClusterSettings:
-    version = section.string("kubernetesVersion", "1.31.1-aliyun.1",
+    # ACK creates clusters only on its three newest minor versions; 1.35 is one of them in late 2026.
+    version = section.string("kubernetesVersion", "1.35.7-aliyun.1",
                              pattern=r"1\.\d{2}\.\d+(-aliyun\.\d+)?",
-                             hint="an ACK version such as 1.31.1-aliyun.1 (see ACK's supported versions)")
+                             hint="an ACK version such as 1.35.7-aliyun.1 (see ACK's supported versions)")
     assert version is not None
     minor = ".".join(version.split(".")[:2])
     spec = section.string("spec", "ack.pro.small", choices=("ack.pro.small", "ack.standard"))
     public = section.boolean("apiServerPublic", False)
     if target == "existing":
         minor = section.string("kubernetesMinor", minor, pattern=r"1\.\d{2}",
-                               hint="the existing cluster's version, e.g. 1.31") or minor
+                               hint="the existing cluster's version, e.g. 1.33") or minor
     return ClusterSettings(kubernetes_version=version, kubernetes_minor=minor, spec=spec or "ack.pro.small",
                            api_server_public=public)
 
@@ -627,7 +628,9 @@ def _load_balancer(section: Section, keepalive: int) -> LoadBalancerSettings:
     address_type = section.string("addressType", "intranet", choices=("internet", "intranet"))
     spec = section.string("spec", "slb.s3.large", pattern=r"slb\.s[1-3]\.(small|medium|large)|slb\.s3\.xlarge",
                           hint="a CLB spec such as slb.s3.large")
-    scheduler = section.string("scheduler", "wlc", choices=("wrr", "wlc", "rr"))
+    # wrr by default: CLB's API reference accepts wlc for TCP listeners but its console no longer offers it, so an
+    # account may refuse it; long-lived connections are evened out by a Rebalance run after a scale-out instead.
+    scheduler = section.string("scheduler", "wrr", choices=("wrr", "wlc", "rr"))
     # MQTT clients send PINGREQ every keepalive; brokers drop a client after 1.5 x keepalive of silence. The LB must
     # not drop a quiet but healthy connection first.
     minimum_idle = int(keepalive * 1.5) + 1
@@ -646,7 +649,7 @@ def _load_balancer(section: Section, keepalive: int) -> LoadBalancerSettings:
     return LoadBalancerSettings(
         address_type=address_type or "intranet",  # type: ignore[arg-type]
         spec=spec or "slb.s3.large",
-        scheduler=scheduler or "wlc",  # type: ignore[arg-type]
+        scheduler=scheduler or "wrr",  # type: ignore[arg-type]
         idle_timeout_seconds=idle or 900,
         health_check=HealthCheckSettings(interval_seconds=interval or 2, timeout_seconds=timeout or 5,
                                          healthy_threshold=healthy or 5, unhealthy_threshold=unhealthy or 2),
@@ -710,6 +713,6 @@ def _existing(section: Section, target: Target | None) -> ExistingClusterSetting
 
 
 def _charts(section: Section) -> ChartSettings:
-    cert_manager = section.string("certManagerVersion", "v1.17.2", pattern=r"v\d+\.\d+\.\d+")
+    cert_manager = section.string("certManagerVersion", "v1.21.1", pattern=r"v\d+\.\d+\.\d+")
     operator = section.string("emqxOperatorVersion", "2.2.29", pattern=r"\d+\.\d+\.\d+")
-    return ChartSettings(cert_manager_version=cert_manager or "v1.17.2", emqx_operator_version=operator or "2.2.29")
+    return ChartSettings(cert_manager_version=cert_manager or "v1.21.1", emqx_operator_version=operator or "2.2.29")

@@ -39,6 +39,7 @@ INPUTS = EmqxSpecInputs(
     dashboard=ServiceBinding(type="ClusterIP"),
     secret_name="emqx-secrets",
     tls_secret_name="emqx-tls",
+    license_secret_name="emqx-license",
     with_license=True,
     core_storage_gib=20,
     storage_class="fast",
@@ -88,7 +89,7 @@ def test_all_core_cluster_has_no_replicant_template() -> None:
 def test_legacy_spec_passes_the_v1beta4_crd() -> None:
     spec = emqx_enterprise_v4_spec(INPUTS, "4.4.19", "emqx/emqx-ee")
     assert validate_manifest(_cr(spec, "EmqxEnterprise", "apps.emqx.io/v1beta4")) == []
-    assert spec["license"] == {"secretName": "emqx-secrets"}
+    assert spec["license"] == {"secretName": "emqx-license"}
 
 
 @pytest.mark.parametrize("kind", ["EMQX", "EmqxEnterprise"])

@@ -96,7 +96,8 @@ def test_pod_sysctls_are_allowed_by_the_kubelet_of_the_pool_they_land_on(prod) -
     pool = next(r.inputs for r in prod.by_type("alicloud:cs/nodePool:NodePool")
                 if r.inputs["nodePoolName"].endswith("-emqx"))
     allowed = set(pool["kubeletConfiguration"]["allowedUnsafeSysctls"])
-    safe = tuning.safe_sysctls("1.31")
+    version = prod.one("alicloud:cs/managedKubernetes:ManagedKubernetes").inputs["version"]
+    safe = tuning.safe_sysctls(".".join(version.split(".")[:2]))
     for template in ("coreTemplate", "replicantTemplate"):
         spec = emqx[template]["spec"]
         assert spec["nodeSelector"] == {"emqx-platform/pool": "emqx"}
@@ -113,10 +114,11 @@ def test_prod_listeners_cover_mqtt_with_health_checks_and_a_locked_dashboard(pro
         lst = listeners[port]
         assert lst["protocol"] == "tcp" and lst["healthCheck"] == "on"
         assert (lst["healthCheckInterval"], lst["healthyThreshold"], lst["unhealthyThreshold"]) == (2, 5, 2)
-        assert lst["scheduler"] == "wlc"
+        assert lst["scheduler"] == "wrr"
         assert lst["establishedTimeout"] > 60 * 1.5
     dashboard = listeners[18083]
     assert (dashboard["aclStatus"], dashboard["aclType"]) == ("on", "white")
+    assert dashboard["aclIds"] == [prod.one("alicloud:slb/acl:Acl").name + "-id"]
     clb = prod.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer").inputs
     assert (clb["addressType"], clb["loadBalancerSpec"], clb["deleteProtection"]) == ("intranet", "slb.s3.large", "on")
 
@@ -255,6 +257,10 @@ def test_legacy_enterprise_4_4_fleet(run_stack) -> None:
     ee = rec.one("kubernetes:apps.emqx.io/v1beta4:EmqxEnterprise")
     assert ee.inputs["spec"]["replicas"] == 3
     assert ee.inputs["spec"]["template"]["spec"]["emqxContainer"]["image"]["repository"] == "emqx/emqx-ee"
+    # The 4.4 operator reads the first key of its licence Secret as the licence file: that Secret has only it.
+    licence = rec.one("kubernetes:core/v1:Secret", "emqx-test-license").inputs
+    assert licence["metadata"]["name"] == ee.inputs["spec"]["license"]["secretName"]
+    assert list(licence["stringData"]) == ["emqx.lic"] and licence["stringData"]["emqx.lic"] == "[secret]"
     rebalance = rec.one("kubernetes:apps.emqx.io/v2beta1:Rebalance")
     assert rebalance.inputs["spec"]["instanceKind"] == "EmqxEnterprise"
     for _, obj in writers.manifest_files(rec):

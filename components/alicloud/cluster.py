@@ -60,8 +60,8 @@ class AckCluster(pulumi.ComponentResource):
             new_nat_gateway=False,
             security_group_id=security_group_id,
             slb_internet_enabled=settings.api_server_public,
-            # IPVS keeps Service routing O(1) with the many endpoints of a large cluster.
-            proxy_mode="ipvs",
+            # ACK deprecates IPVS from 1.35; an EMQX cluster has a handful of Services, where iptables costs nothing.
+            proxy_mode="iptables",
             deletion_protection=protect,
             addons=[
                 alicloud.cs.ManagedKubernetesAddonArgs(name=network_addon),

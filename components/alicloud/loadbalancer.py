@@ -93,7 +93,7 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
                 unhealthy_threshold=hc.unhealthy_threshold,
                 acl_status="on" if locked else "off",
                 acl_type="white" if locked else None,
-                acl_id=acl.id if locked else None,
+                acl_ids=[acl.id] if locked else None,
                 description=f"{label} -> EMQX",
                 opts=child,
             )

@@ -26,6 +26,7 @@ LICENSE_ENV = "EMQX_LICENSE__KEY"
 DASHBOARD_PASSWORD_ENV = "EMQX_DASHBOARD__DEFAULT_PASSWORD"
 SECRET_LICENSE_KEY = "license-key"
 SECRET_DASHBOARD_PASSWORD = "dashboard-password"
+LEGACY_LICENSE_FILE = "emqx.lic"
 READY_TIMEOUT_SECONDS = 1800
 
 
@@ -64,6 +65,7 @@ class EmqxSpecInputs:
     dashboard: ServiceBinding
     secret_name: str
     tls_secret_name: str
+    license_secret_name: str
     with_license: bool
     core_storage_gib: int
     storage_class: str | None
@@ -293,7 +295,7 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
         },
     }
     if inputs.with_license:
-        spec["license"] = {"secretName": inputs.secret_name}
+        spec["license"] = {"secretName": inputs.license_secret_name}
     return spec
 
 

@@ -13,6 +13,7 @@ import pulumi_random as random
 from components.platform import Platform
 from components.render import certificates
 from components.render.emqx import (
+    LEGACY_LICENSE_FILE,
     READY_TIMEOUT_SECONDS,
     SECRET_DASHBOARD_PASSWORD,
     SECRET_LICENSE_KEY,
@@ -43,6 +44,7 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
         listeners=platform.listeners,
         dashboard=platform.dashboard,
         secret_name=f"{emqx.name}-secrets",
+        license_secret_name=f"{emqx.name}-license",
         tls_secret_name=f"{emqx.name}-listener-tls",
         with_license=settings.has_license,
         core_storage_gib=emqx.core_storage_gib,
@@ -75,11 +77,19 @@ class EmqxCluster(pulumi.ComponentResource):
                                          opts=pulumi.ResourceOptions(parent=self))
         self.dashboard_password = pulumi.Output.secret(password.result)
         secret_data: dict[str, pulumi.Input[str]] = {SECRET_DASHBOARD_PASSWORD: password.result}
-        if settings.license_key is not None:
+        licence_secrets: list[pulumi.Resource] = []
+        if settings.license_key is not None and not emqx.release.legacy:
             secret_data[SECRET_LICENSE_KEY] = settings.license_key
-            if emqx.release.legacy:
-                # EMQX Enterprise 4.4's operator reads the licence file under this key.
-                secret_data["emqx.lic"] = settings.license_key
+        elif settings.license_key is not None:
+            # The 4.4 operator mounts the whole licence Secret and takes whichever key it meets first as the licence
+            # file, so that Secret holds the licence file and nothing else.
+            licence_secrets.append(k8s.core.v1.Secret(
+                f"{name}-license",
+                metadata={"name": inputs.license_secret_name, "namespace": emqx.namespace, "labels": MANAGED_BY},
+                type="Opaque",
+                string_data=pulumi.Output.secret({LEGACY_LICENSE_FILE: settings.license_key}),
+                opts=in_ns,
+            ))
         secret = k8s.core.v1.Secret(
             f"{name}-secrets",
             metadata={"name": inputs.secret_name, "namespace": emqx.namespace, "labels": MANAGED_BY},
@@ -132,7 +142,7 @@ class EmqxCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=platform.provider,
-                depends_on=[*after, secret, *tls_resources, *platform.depends_on],
+                depends_on=[*after, secret, *licence_secrets, *tls_resources, *platform.depends_on],
             ),
         )
         self.register_outputs({"namespace": self.namespace, "dashboard_password": self.dashboard_password})
