@@ -188,11 +188,19 @@ def kubelet_reserved_memory_mib(memory_gib: float) -> int:
     return math.ceil(gib * 1024) + EVICTION_HARD_MEMORY_MIB
 
 
+# The kubelet's capacity is the memory the OS sees (MemTotal), less than the instance's nominal size (firmware,
+# kernel, crash kernel): ACK's published 4 vCPU / 8 GiB example node reports 7925980Ki (ack-reservation). Applied
+# to every shape; larger instances lose a smaller share, so this errs on the safe side.
+MEMTOTAL_RATIO = 7925980 / (8 * 1024 * 1024)
+
+
 def node_capacity(shape: NodeShape, qos: int = 1) -> NodeCapacity:
+    """What one EMQX pod may request on a node of the nominal `shape` (its instance type's vCPU and GiB)."""
     cpu_milli = shape.vcpu * 1000 - kubelet_reserved_cpu_milli(shape.vcpu) - DAEMONSET_CPU_MILLI
     # Round down so the request fits whatever rounding the node reports allocatable with.
     cpu_milli = (cpu_milli // 100) * 100
-    mem_mib = int(shape.memory_gib * 1024) - kubelet_reserved_memory_mib(shape.memory_gib) - DAEMONSET_MEMORY_MIB
+    seen_gib = shape.memory_gib * MEMTOTAL_RATIO
+    mem_mib = int(seen_gib * 1024) - kubelet_reserved_memory_mib(seen_gib) - DAEMONSET_MEMORY_MIB
     mem_mib = (mem_mib // 64) * 64
     usable_bytes = mem_mib * MIB - BASE_NODE_MEMORY_GIB * GIB
     connections = max(0, int(usable_bytes // MEMORY_PER_CONNECTION_BYTES))
