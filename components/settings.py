@@ -11,7 +11,7 @@ import difflib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pulumi
@@ -92,6 +92,9 @@ class NodePoolSettings:
     count: int
     disk_category: str
     disk_gib: int
+    # Nodes the pool may add while the operator's blue-green rollout runs the new EMQX set beside the old one
+    # (one EMQX pod per node); 0 = a fixed-size pool; None (as read) = derived from the topology.
+    rollout_surge: int | None = None
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,12 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                          f"{emqx.release.version} has no rebalance API", "remove the runs, or use edition enterprise")
         if plan is not None:
             problems.extend(_topology_problems(plan, emqx.release, production, "licenseKey" in values))
+            if emqx_pool is not None:
+                emqx_pool = _emqx_pool_room(emqx_pool, plan)
+                if production and emqx_pool.rollout_surge == 0:
+                    problems.add("nodePools.emqx.rolloutSurge", "0 leaves no node for the operator's blue-green "
+                                 "rollout, so an image or resource change would hang with new pods Pending",
+                                 f"leave it unset (derived: {max(plan.cores, plan.replicants)}) or raise it")
             if emqx_pool is not None and emqx_pool.count and emqx_pool.count < plan.cores + plan.replicants:
                 problems.add(
                     "nodePools.emqx.count",
@@ -384,8 +393,6 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     if problems or emqx is None or plan is None or profile is None or target is None:
         raise ConfigError(problems.items or ["emqx: could not be read; see the README's configuration reference"])
 
-    if emqx_pool is not None and not emqx_pool.count:
-        emqx_pool = _with_count(emqx_pool, plan.cores + plan.replicants)
 
     return Settings(
         project=PROJECT,
@@ -419,10 +426,15 @@ def _secret(values: Mapping[str, Any], key: str) -> pulumi.Output[str] | None:
     return pulumi.Output.secret(value if isinstance(value, str) else json.dumps(value))
 
 
-def _with_count(pool: NodePoolSettings, count: int) -> NodePoolSettings:
-    from dataclasses import replace
+def _emqx_pool_room(pool: NodePoolSettings, plan: sizing.SizingPlan) -> NodePoolSettings:
+    """The EMQX pool's size: one node per EMQX pod, plus room for a blue-green rollout.
 
-    return replace(pool, count=count)
+    The operator rolls cores first, then replicants, each time starting the whole new set before evacuating the
+    old one, so the largest of the two sets is the surge a rollout needs.
+    """
+    count = pool.count or plan.cores + plan.replicants
+    surge = max(plan.cores, plan.replicants) if pool.rollout_surge is None else pool.rollout_surge
+    return replace(pool, count=count, rollout_surge=surge)
 
 
 def _target(root: Section) -> Target | None:
@@ -514,7 +526,8 @@ def _pool(section: Section, name: str, target: Target | None, *, default_types: 
     disk_category = section.string("diskCategory", "cloud_essd",
                                    choices=("cloud_essd", "cloud_essd_entry", "cloud_auto", "cloud_efficiency"))
     disk = section.integer("diskGiB", 120, minimum=40, maximum=2048)
-    return NodePoolSettings(name=name, enabled=enabled, instance_types=types, count=n or 0,
+    surge = section.integer("rolloutSurge", None, minimum=0, maximum=500) if name == "emqx" else 0
+    return NodePoolSettings(rollout_surge=surge, name=name, enabled=enabled, instance_types=types, count=n or 0,
                             disk_category=disk_category or "cloud_essd", disk_gib=disk or 120)
 
 

@@ -85,7 +85,10 @@ def test_prod_has_system_and_emqx_pools_with_the_tuning(prod) -> None:
     assert "net.core.rmem_max" in script and "fs.nr_open" in script
     # Per-namespace keys are the pods' business: on the node they would be dead weight that looks like tuning.
     assert "net.core.somaxconn" not in script and "tcp_max_syn_backlog" not in script
-    assert emqx["desiredSize"] == "6"  # 3 cores + 3 replicants, one EMQX pod per node
+    # 3 cores + 3 replicants, one EMQX pod per node, and room for a blue-green rollout of the larger set.
+    assert emqx["scalingConfig"] == {"enable": True, "minSize": 6, "maxSize": 9}
+    assert "desiredSize" not in emqx
+    assert prod.one("alicloud:cs/autoscalingConfig:AutoscalingConfig").inputs["scaleDownEnabled"] is True
     assert emqx["instanceTypes"] == ["ecs.c7.16xlarge"]
     assert {"key": "emqx-platform/dedicated", "value": "emqx", "effect": "NoSchedule"} in emqx["taints"]
     assert "preUserData" not in pools["emqx-prod-system"]

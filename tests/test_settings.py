@@ -321,3 +321,10 @@ def test_cross_field_rules_are_reported_alongside_unrelated_mistakes() -> None:
     one_about(found, "cloud.region")
     assert "odd number" in one_about(found, "emqx.cores")
     one_about(found, "licenseKey")
+
+
+def test_production_needs_room_for_blue_green_rollouts() -> None:
+    msg = one_about(problems(with_changes(ENTERPRISE, nodePools__emqx__rolloutSurge=0)), "nodePools.emqx.rolloutSurge")
+    assert "blue-green" in msg
+    s = ok(ENTERPRISE)
+    assert s.emqx_pool is not None and (s.emqx_pool.count, s.emqx_pool.rollout_surge) == (6, 3)

@@ -85,6 +85,23 @@ class AckCluster(pulumi.ComponentResource):
                                               tagged, taints=((EMQX_TAINT_KEY, "loadgen", "NoSchedule"),),
                                               tuning=pre_user_data, sysctls=allowed_unsafe_sysctls))
 
+        if emqx_pool.rollout_surge:
+            # The cluster autoscaler adds nodes for the operator's new EMQX set during a blue-green rollout and
+            # removes them once the old set is gone. EMQX pods request nearly a whole node, so a node that runs one
+            # is never "underutilised" and never scaled in under it.
+            alicloud.cs.AutoscalingConfig(
+                f"{name}-autoscaler",
+                cluster_id=cluster.id,
+                scaler_type="cluster-autoscaler",
+                expander="least-waste",
+                scale_down_enabled=True,
+                unneeded_duration="10m",
+                utilization_threshold="0.5",
+                # EMQX core data lives on cloud disks, not node-local storage.
+                skip_nodes_with_local_storage=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_pools),
+            )
+
         credential = alicloud.cs.get_cluster_credential_output(cluster_id=cluster.id,
                                                                opts=pulumi.InvokeOutputOptions(parent=self))
         self.kubeconfig = pulumi.Output.secret(credential.kube_config.apply(lambda k: k or ""))
@@ -100,13 +117,18 @@ class AckCluster(pulumi.ComponentResource):
               sysctls: Sequence[str]) -> alicloud.cs.NodePool:
         kubelet = (alicloud.cs.NodePoolKubeletConfigurationArgs(allowed_unsafe_sysctls=list(sysctls))
                    if sysctls else None)
+        surge = pool.rollout_surge or 0
+        # A pool with rollout room scales between its size and size + surge; desired_size does not apply then.
+        scaling = (alicloud.cs.NodePoolScalingConfigArgs(enable=True, min_size=pool.count, max_size=pool.count + surge)
+                   if surge else None)
         return alicloud.cs.NodePool(
             f"{name}-{pool.name}",
             node_pool_name=f"{name}-{pool.name}",
             cluster_id=cluster.id,
             vswitch_ids=list(vswitch_ids),
             instance_types=list(pool.instance_types),
-            desired_size=str(pool.count),
+            desired_size=None if scaling else str(pool.count),
+            scaling_config=scaling,
             # Spread evenly over the zones' vSwitches, so losing a zone loses a predictable share.
             multi_az_policy="BALANCE",
             system_disk_category=pool.disk_category,
