@@ -170,6 +170,12 @@ def _check_zones(zones: Sequence[str], key: str, min_zones: int, errors: list[st
     if duplicates:
         errors.append(f"{key}: {', '.join(duplicates)} listed more than once; list each zone once")
         ok = False
+    if len(seen) > MAX_ZONES:
+        errors.append(
+            f"{key}: {len(seen)} zones given; the address plan leaves room for {MAX_ZONES} (each zone keeps its "
+            f"slot when zones are added); use at most {MAX_ZONES}"
+        )
+        ok = False
     if len(seen) < min_zones:
         errors.append(
             f"{key}: {len(seen)} distinct zone(s) given, at least {min_zones} needed so the cluster "
@@ -192,6 +198,10 @@ def _node_cidr_mask(max_pods_per_node: int, key: str, errors: list[str]) -> int 
     return None
 
 
+# Zones a plan leaves room for. Append new zones at the end of cloud.zones: a zone's slot is its position.
+MAX_ZONES = 4
+
+
 def _layout(
     vpc: IPv4Network,
     zones: Sequence[str],
@@ -208,7 +218,9 @@ def _layout(
     able to hold the whole cluster.
     """
     per_zone = 2 if plugin == TERWAY else 1
-    slot_bits = math.ceil(math.log2(len(zones) * per_zone))
+    # Slots are sized for MAX_ZONES whatever the zones are today: a zone added later takes the next free slot,
+    # and the existing vSwitches keep their CIDRs (a changed CIDR would replace a vSwitch that holds nodes).
+    slot_bits = math.ceil(math.log2(MAX_ZONES * per_zone))
     # a vSwitch cannot be larger than /16, so a big VPC leaves room for later vSwitches instead
     slot_prefix = max(vpc.prefixlen + slot_bits, VSWITCH_PREFIX_RANGE[0])
 
@@ -244,7 +256,7 @@ def _layout(
             demand = f"{max_nodes} nodes" + (f" x {max_pods_per_node} pods" if plugin == TERWAY else "")
             why = f"too few for all {demand} in one zone after a zone outage"
         errors.append(
-            f"{keys.vpc}: {vpc} gives each of {len(zones)} zones a /{slot_prefix} {kinds} ({have} usable after "
+            f"{keys.vpc}: {vpc} gives each zone (room for {MAX_ZONES}) a /{slot_prefix} {kinds} ({have} usable after "
             f"Alibaba's {VSWITCH_RESERVED_ADDRESSES} reserved addresses), {why}; use a /{wanted_vpc} or larger "
             f"VPC, e.g. {IPv4Network((int(vpc.network_address), wanted_vpc), strict=False)}"
         )

@@ -163,19 +163,33 @@ def test_roomy_inputs_always_plan_and_deterministically(args: dict[str, object])
 
 
 def test_node_vswitch_boundary_follows_alibabas_four_reserved_addresses() -> None:
-    # 10.0.0.0/24 over 2 zones -> two /25 vSwitches of 128 - 4 = 124 usable addresses
-    plan, errors = _plan(vpc_cidr="10.0.0.0/24", zones=["a", "b"], max_nodes=124)
+    # 10.0.0.0/23 in 4 zone slots -> /25 vSwitches of 128 - 4 = 124 usable addresses
+    plan, errors = _plan(vpc_cidr="10.0.0.0/23", zones=["a", "b"], max_nodes=124)
     assert errors == []
     assert plan is not None
     assert [z.node_cidr for z in plan.zones] == ["10.0.0.0/25", "10.0.0.128/25"]
-    error = _only_error(vpc_cidr="10.0.0.0/24", zones=["a", "b"], max_nodes=125)
-    assert error.startswith("network.vpcCidr: 10.0.0.0/24 ")
+    error = _only_error(vpc_cidr="10.0.0.0/23", zones=["a", "b"], max_nodes=125)
+    assert error.startswith("network.vpcCidr: 10.0.0.0/23 ")
     assert "/25 node vSwitch (124 usable" in error
-    assert "use a /23 or larger VPC" in error  # 125 + 4 needs 256 addresses per zone, 2 zones -> /23
+    assert "use a /22 or larger VPC" in error  # 125 + 4 needs 256 addresses per slot, 4 slots -> /22
+
+
+def test_adding_a_zone_keeps_every_existing_vswitch() -> None:
+    # A changed vSwitch CIDR would make Pulumi replace a vSwitch that holds nodes, the NAT gateway and the CLB.
+    for plugin, pod_cidr in (("flannel", "172.20.0.0/16"), ("terway", None)):
+        two, _ = _plan(vpc_cidr="10.0.0.0/16", zones=["a", "b"], network_plugin=plugin, pod_cidr=pod_cidr)
+        three, _ = _plan(vpc_cidr="10.0.0.0/16", zones=["a", "b", "c"], network_plugin=plugin, pod_cidr=pod_cidr)
+        assert two is not None and three is not None
+        assert three.zones[:2] == two.zones
+
+
+def test_more_zones_than_the_plan_has_room_for_are_refused() -> None:
+    error = _only_error(vpc_cidr="10.0.0.0/16", zones=["a", "b", "c", "d", "e"])
+    assert error.startswith("cloud.zones: 5 zones given") and "at most 4" in error
 
 
 def test_three_zones_leave_a_spare_slot_and_each_zone_holds_every_node() -> None:
-    # 3 zones round up to 4 slots: /16 -> four /18; one zone alone must hold all nodes
+    # 4 zone slots whatever the zone count: /16 -> four /18; one zone alone must hold all nodes
     # (13 pods -> /28 blocks, and a /12 pod CIDR holds 2^16 of them, so only the vSwitches limit here)
     roomy = {
         "vpc_cidr": "10.0.0.0/16",
@@ -187,7 +201,7 @@ def test_three_zones_leave_a_spare_slot_and_each_zone_holds_every_node() -> None
     assert errors == []
     assert plan is not None
     assert [z.node_cidr for z in plan.zones] == ["10.0.0.0/18", "10.0.64.0/18", "10.0.128.0/18"]
-    assert _only_error(**roomy, max_nodes=16381).startswith("network.vpcCidr: 10.0.0.0/16 gives each of 3 zones a /18")
+    assert _only_error(**roomy, max_nodes=16381).startswith("network.vpcCidr: 10.0.0.0/16 gives each zone (room for 4) a /18")
 
 
 def test_large_vpc_gets_slash16_vswitches_because_a_vswitch_cannot_be_larger() -> None:
@@ -198,9 +212,9 @@ def test_large_vpc_gets_slash16_vswitches_because_a_vswitch_cannot_be_larger() -
 
 
 def test_terway_pod_vswitch_boundary() -> None:
-    # 10.0.0.0/20, 2 zones x (node + pod) -> four /22 = 1024 - 4 = 1020 usable per pod vSwitch
+    # 10.0.0.0/19 in 4 zone slots x (node + pod) -> eight /22 = 1024 - 4 = 1020 usable per pod vSwitch
     plan, errors = _plan(
-        vpc_cidr="10.0.0.0/20",
+        vpc_cidr="10.0.0.0/19",
         zones=["a", "b"],
         network_plugin="terway",
         pod_cidr=None,
@@ -214,14 +228,14 @@ def test_terway_pod_vswitch_boundary() -> None:
         ("10.0.8.0/22", "10.0.12.0/22"),
     ]
     error = _only_error(
-        vpc_cidr="10.0.0.0/20",
+        vpc_cidr="10.0.0.0/19",
         zones=["a", "b"],
         network_plugin="terway",
         pod_cidr=None,
         max_nodes=10,
         max_pods_per_node=103,
     )
-    assert error.startswith("network.vpcCidr: 10.0.0.0/20 ")
+    assert error.startswith("network.vpcCidr: 10.0.0.0/19 ")
     assert "10 nodes x 103 pods" in error
 
 
@@ -234,7 +248,7 @@ def test_terway_pod_vswitch_must_be_slash25_or_larger() -> None:
         max_nodes=1,
         max_pods_per_node=1,
     )
-    assert error.startswith("network.vpcCidr: 10.0.0.0/24 gives each of 2 zones a /26 ")
+    assert error.startswith("network.vpcCidr: 10.0.0.0/24 gives each zone (room for 4) a /27 ")
     assert "/25 or larger" in error
 
 
