@@ -178,7 +178,8 @@ def test_adding_a_zone_keeps_every_existing_vswitch() -> None:
     # A changed vSwitch CIDR would make Pulumi replace a vSwitch that holds nodes, the NAT gateway and the CLB.
     for plugin, pod_cidr in (("flannel", "172.20.0.0/16"), ("terway", None)):
         two, _ = _plan(vpc_cidr="10.0.0.0/16", zones=["a", "b"], network_plugin=plugin, pod_cidr=pod_cidr)
-        three, _ = _plan(vpc_cidr="10.0.0.0/16", zones=["a", "b", "c"], network_plugin=plugin, pod_cidr=pod_cidr)
+        three, _ = _plan(vpc_cidr="10.0.0.0/16", zones=["a", "b", "c"], network_plugin=plugin,
+                         pod_cidr=pod_cidr)
         assert two is not None and three is not None
         assert three.zones[:2] == two.zones
 
