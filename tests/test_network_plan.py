@@ -202,7 +202,8 @@ def test_three_zones_leave_a_spare_slot_and_each_zone_holds_every_node() -> None
     assert errors == []
     assert plan is not None
     assert [z.node_cidr for z in plan.zones] == ["10.0.0.0/18", "10.0.64.0/18", "10.0.128.0/18"]
-    assert _only_error(**roomy, max_nodes=16381).startswith("network.vpcCidr: 10.0.0.0/16 gives each zone (room for 4) a /18")
+    too_many = _only_error(**roomy, max_nodes=16381)
+    assert too_many.startswith("network.vpcCidr: 10.0.0.0/16 gives each zone (room for 4) a /18")
 
 
 def test_large_vpc_gets_slash16_vswitches_because_a_vswitch_cannot_be_larger() -> None:
