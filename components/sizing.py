@@ -377,8 +377,8 @@ def _plan(
         )
     if max_conn >= ERLANG_DEFAULT_MAX_PORTS:
         notes.append(
-            f"max_connections {max_conn:,} reaches node.max_ports (default {ERLANG_DEFAULT_MAX_PORTS:,}):"
-            f" raise node.max_ports and the container nofile limit above it"
+            f"max_connections {max_conn:,} is above EMQX's default node.max_ports ({ERLANG_DEFAULT_MAX_PORTS:,}):"
+            f" node.max_ports and the open-file limits must be raised with it (the renderers do)"
         )
     ops = message_ops(target)
     if client_nodes == 1:

@@ -75,13 +75,14 @@ class EmqxSpecInputs:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+# Erlang ports besides client sockets: cluster links, files, the dashboard, internal ports.
+PORT_SLACK = 65536
+
+
 def max_ports(max_connections_per_node: int) -> int:
-    """Erlang ports: one per socket plus files and internal ports; EMQX's default 1048576 is the floor."""
-    need = int(max_connections_per_node * 1.25) + 65536
-    ports = 1 << 20
-    while ports < need:
-        ports <<= 1
-    return ports
+    """The Erlang port limit. Listener max_connections count per listener (four of them), so this is what bounds
+    all of a node's client sockets together to its planned capacity."""
+    return max_connections_per_node + PORT_SLACK
 
 
 def hocon(inputs: EmqxSpecInputs) -> str:
@@ -91,7 +92,6 @@ def hocon(inputs: EmqxSpecInputs) -> str:
         f"node.max_ports = {max_ports(inputs.max_connections_per_node)}",
         # Clients send PINGREQ every keepalive; EMQX drops them after keepalive x multiplier of silence.
         "mqtt.keepalive_multiplier = 1.5",
-        f"mqtt.server_keepalive = {inputs.keepalive_seconds}",
     ]
     for kind, name, port in LISTENERS:
         prefix = f"listeners.{kind}.default"
@@ -273,6 +273,9 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
                 },
                 "emqxContainer": {
                     "image": {"repository": repository, "version": version},
+                    # EMQX 4.4's dashboard.default_user.password; applied when the admin user is first created.
+                    "env": [{"name": "EMQX_DASHBOARD__DEFAULT_USER__PASSWORD", "valueFrom": {"secretKeyRef": {
+                        "name": inputs.secret_name, "key": SECRET_DASHBOARD_PASSWORD}}}],
                     "emqxConfig": config,
                     "resources": {"requests": dict(resources), "limits": dict(resources)},
                     "volumeMounts": [{"name": "listener-tls", "mountPath": TLS_MOUNT, "readOnly": True}],
