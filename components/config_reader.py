@@ -228,12 +228,19 @@ class Section:
             return {}
         return value
 
-    def string_map(self, name: str) -> tuple[tuple[str, str], ...]:
+    def string_map(self, name: str, *, kind: str = "text") -> tuple[tuple[str, str], ...]:
+        """A map of text to text; kind "label" checks Kubernetes label syntax, "tag" Alibaba Cloud tag syntax."""
         value = self.mapping(name)
         out: list[tuple[str, str]] = []
         for k, v in value.items():
+            key = f"{self.path(name)}.{k}"
             if not isinstance(v, str):
-                self.problems.add(f"{self.path(name)}.{k}", f"must be text, got {_type_name(v)}", "quote the value")
+                self.problems.add(key, f"must be text, got {_type_name(v)}", "quote the value")
+                continue
+            checks = {"label": _label_problem, "tag": _tag_problem}
+            problem = checks[kind](str(k), v) if kind in checks else None
+            if problem:
+                self.problems.add(key, problem[0], problem[1])
             else:
                 out.append((str(k), v))
         return tuple(sorted(out))
@@ -276,4 +283,39 @@ def cidr_problem(value: str) -> tuple[str, str] | None:
         return (f"{value!r} has host bits set", f"did you mean {net.with_prefixlen}?")
     if "/" not in value:
         return (f"{value!r} has no prefix length", f"write it as {value}/32 or the network it belongs to")
+    return None
+
+
+_LABEL_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
+_DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+
+
+def _label_problem(key: str, value: str) -> tuple[str, str] | None:
+    prefix, _, name = key.rpartition("/")
+    if (prefix and (len(prefix) > 253 or not re.fullmatch(_DNS_SUBDOMAIN, prefix))) or not re.fullmatch(
+        _LABEL_NAME, name
+    ):
+        return (f"{key!r} is not a Kubernetes label key", "use [prefix/]name, name up to 63 of [A-Za-z0-9-_.]")
+    if value and not re.fullmatch(_LABEL_NAME, value):
+        return (f"{value!r} is not a Kubernetes label value",
+                "use up to 63 of [A-Za-z0-9-_.], alphanumeric at the ends")
+    return None
+
+
+def _tag_problem(key: str, value: str) -> tuple[str, str] | None:
+    # Alibaba Cloud tags: key 1-128 characters, value up to 128, neither may start with aliyun or acs: nor contain
+    # http:// or https://.
+    for what, text, low in (("key", key, 1), ("value", value, 0)):
+        reserved = text.startswith(("aliyun", "acs:")) or "http://" in text or "https://" in text
+        if not low <= len(text) <= 128 or reserved:
+            return (f"tag {what} {text!r} is not allowed by Alibaba Cloud",
+                    "use 1-128 characters, not starting with 'aliyun' or 'acs:', without http(s)://")
+    return None
+
+
+def dns_name_problem(name: str) -> tuple[str, str] | None:
+    """For certificate names: a DNS name, optionally with one leading wildcard label."""
+    bare = name[2:] if name.startswith("*.") else name
+    if len(bare) > 253 or not re.fullmatch(_DNS_SUBDOMAIN, bare) or any(len(p) > 63 for p in bare.split(".")):
+        return (f"{name!r} is not a DNS name", "use lower-case names such as mqtt.example.com (or *.example.com)")
     return None

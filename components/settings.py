@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pulumi
 
 from components import sizing, tuning
-from components.config_reader import Problems, Section
+from components.config_reader import Problems, Section, dns_name_problem
 from components.emqx_versions import EmqxRelease, parse_release
 from components.network_plan import NetworkPlan, plan_network
 
@@ -283,7 +283,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     root = Section("", dict(values), problems)
     target = _target(root)
     production = root.boolean("production", False)
-    tags = root.string_map("tags")
+    tags = root.string_map("tags", kind="tag")
 
     cluster = _cluster(root.section("cluster"), target)
     emqx = _emqx(root.section("emqx"), production)
@@ -301,7 +301,8 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     tuning_section = root.section("tuning")
     tuning_overrides = tuning_section.mapping("sysctls")
     problems.extend(tuning.validate_overrides(tuning_overrides, key="tuning.sysctls"))
-    nofile_override = tuning_section.integer("nofile", None, minimum=65536, maximum=1 << 30)
+    nofile_override = tuning_section.integer("nofile", None, minimum=65536, maximum=tuning.NR_OPEN_MAX,
+                                             hint=f"at most {tuning.NR_OPEN_MAX}, the kernel's fs.nr_open ceiling")
     network_section = root.section("network")
     network_raw = _network_fields(network_section, target)
 
@@ -313,6 +314,12 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                 problems.add(name, "has no effect when target is 'existing'", "remove it, or set target to a cloud")
     elif target is not None and "existing" in values:
         problems.add("existing", f"only applies when target is 'existing' (target is {target!r})", "remove it")
+    if emqx is not None and emqx.release.open_source and "licenseKey" in values:
+        problems.add("licenseKey", f"open-source EMQX {emqx.release.version} takes no licence, and it would "
+                     "still be handed to the pods", "remove it, or set emqx.edition to enterprise")
+    if target == "alicloud" and emqx is not None and emqx.core_storage_gib < 20:
+        problems.add("emqx.coreStorage.sizeGiB", f"{emqx.core_storage_gib} GiB is below the 20 GiB minimum of "
+                     "an Alibaba Cloud ESSD disk, so the volume would never be provisioned", "use at least 20")
     if target != "existing" and "kubeconfig" in values:
         problems.add("kubeconfig", "only applies when target is 'existing'", "remove it: the stack makes its own")
     if target == "aws":
@@ -366,12 +373,17 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                     "one EMQX pod per node",
                     f"use at least {plan.cores + plan.replicants}, or leave it unset to follow the sizing",
                 )
-            profile = tuning.build_profile(
-                max_connections_per_node=plan.max_connections_per_node,
-                kubernetes_version=cluster.kubernetes_minor,
-                overrides={str(k): v for k, v in tuning_overrides.items()},
-                nofile=nofile_override,
-            )
+            try:
+                profile = tuning.build_profile(
+                    max_connections_per_node=plan.max_connections_per_node,
+                    kubernetes_version=cluster.kubernetes_minor,
+                    overrides={str(k): v for k, v in tuning_overrides.items()},
+                    nofile=nofile_override,
+                )
+            except ValueError as error:
+                # Overrides that contradict each other or the open-file limit the sizing needs.
+                for line in str(error).splitlines():
+                    problems.items.append(line if line.startswith("tuning.") else f"tuning.nofile: {line}")
         if (target == "alicloud" and cloud is not None and network_raw is not None and plan is not None
                 and not problems.about("cloud", "network")):
             max_nodes = (plan.cores + plan.replicants) * 2 + (system_pool.count if system_pool else 0) + (
@@ -477,11 +489,11 @@ def _network_fields(section: Section, target: Target | None) -> dict[str, Any] |
     clients = section.cidrs("clientCidrs", ("0.0.0.0/0",), min_items=1)
     admins = section.cidrs("adminCidrs", (vpc,), min_items=1)
     for i, cidr in enumerate(admins):
-        if cidr.endswith("/0"):
+        if int(cidr.rsplit("/", 1)[1]) < 8:
             section.problems.add(
                 f"network.adminCidrs[{i}]",
-                "opens the dashboard and REST API (18083) to the whole internet",
-                "list your admin networks or VPN ranges instead",
+                f"{cidr} opens the dashboard and REST API (18083) to a large part of the internet",
+                "list your admin networks or VPN ranges (a /8 or narrower) instead",
             )
     return {
         "vpc_cidr": vpc,
@@ -503,8 +515,10 @@ def _cluster(section: Section, target: Target | None) -> ClusterSettings:
     spec = section.string("spec", "ack.pro.small", choices=("ack.pro.small", "ack.standard"))
     public = section.boolean("apiServerPublic", False)
     if target == "existing":
-        minor = section.string("kubernetesMinor", minor, pattern=r"1\.\d{2}",
-                               hint="the existing cluster's version, e.g. 1.33") or minor
+        # Required: which sysctls a kubelet accepts without an allowlist depends on it, and a guess that is too new
+        # gets every EMQX pod refused (SysctlForbidden).
+        minor = section.string("kubernetesMinor", None, pattern=r"1\.\d{2}", required=True,
+                               hint="the existing cluster's version as shown by `kubectl version`, e.g. 1.33") or minor
     return ClusterSettings(kubernetes_version=version, kubernetes_minor=minor, spec=spec or "ack.pro.small",
                            api_server_public=public)
 
@@ -537,7 +551,10 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
                              hint="an EMQX release such as 5.8.9 or 5.10.3")
     repository = section.string("imageRepository", None, pattern=r"[a-z0-9./_-]+(:\d+)?[a-z0-9./_-]*",
                                 hint="a registry path such as registry.example.com/emqx/emqx")
-    name = section.string("name", "emqx", pattern=DNS_LABEL, hint="a DNS label such as emqx")
+    # At most 40 characters: the operator derives Services and pods from it (<name>-listeners, <name>-dashboard,
+    # <name>-replicant-<hash>-<suffix>), which must stay within Kubernetes' 63.
+    name = section.string("name", "emqx", pattern=r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?",
+                          hint="a DNS label of at most 40 characters such as emqx")
     namespace = section.string("namespace", "emqx", pattern=DNS_LABEL, hint="a DNS label such as emqx")
     cores = section.integer("cores", None, minimum=1, maximum=31)
     replicants = section.integer("replicants", None, minimum=0, maximum=500)
@@ -558,6 +575,10 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
     issuer_kind = tls.string("issuerKind", None, choices=("Issuer", "ClusterIssuer"))
     issuer_name = tls.string("issuerName", None, pattern=r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
     dns_names = tls.strings("dnsNames", ())
+    for i, dns_name in enumerate(dns_names):
+        bad = dns_name_problem(dns_name)
+        if bad:
+            section.problems.add(f"emqx.tls.dnsNames[{i}]", bad[0], bad[1])
     if (issuer_kind is None) != (issuer_name is None):
         section.problems.add("emqx.tls", "issuerKind and issuerName go together",
                              "set both to use your own cert-manager issuer, or neither for a self-signed CA")
@@ -672,7 +693,7 @@ def _load_balancer(section: Section, keepalive: int) -> LoadBalancerSettings:
 
 def _monitoring(section: Section) -> MonitoringSettings:
     enabled = section.boolean("prometheusOperator", False)
-    labels = section.string_map("labels")
+    labels = section.string_map("labels", kind="label")
     interval = section.string("scrapeInterval", "15s", pattern=r"\d+(s|m)", hint="a duration such as 15s")
     dashboard = section.boolean("grafanaDashboard", True)
     return MonitoringSettings(prometheus_operator=enabled, labels=labels, scrape_interval=interval or "15s",
@@ -714,7 +735,7 @@ def _existing(section: Section, target: Target | None) -> ExistingClusterSetting
     context = section.string("context", None)
     storage_class = section.string("storageClass", None, pattern=r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
     service_type = section.string("listenerServiceType", "NodePort", choices=("ClusterIP", "NodePort", "LoadBalancer"))
-    selector = section.string_map("nodeSelector")
+    selector = section.string_map("nodeSelector", kind="label")
     shape = section.section("nodeShape")
     vcpu = shape.integer("vcpu", 4, minimum=1, maximum=1024)
     memory = shape.number("memoryGiB", 8.0, minimum=1.0, maximum=32768.0)

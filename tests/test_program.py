@@ -253,6 +253,7 @@ def test_rebalance_runs_are_new_objects_when_changed(run_stack) -> None:
 def test_legacy_enterprise_4_4_fleet(run_stack) -> None:
     rec = run_stack({
         "target": "existing",
+        "cluster": {"kubernetesMinor": "1.31"},
         "emqx": {"edition": "enterprise", "version": "4.4.19", "cores": 3},
         "rebalance": {"runs": [{"name": "once", "connEvictRate": 100}]},
         "licenseKey": {"secure": "x"},
@@ -311,7 +312,8 @@ def test_existing_cluster_pods_ask_only_for_safe_sysctls_unless_allowed(run_stac
     assert names and names <= tuning.safe_sysctls("1.31")
     # No somaxconn in the pod: the listener backlog stays at EMQX's default rather than promise a queue it lacks.
     assert "tcp_options.backlog = 1024" in spec["config"]["data"]
-    allowed = run_stack({"target": "existing", "existing": {"unsafeSysctlsAllowed": True}, "emqx": {"cores": 1}})
+    allowed = run_stack({"target": "existing", "existing": {"unsafeSysctlsAllowed": True}, "emqx": {"cores": 1},
+                         "cluster": {"kubernetesMinor": "1.31"}})
     spec = allowed.one(EMQX_TOKEN).inputs["spec"]["coreTemplate"]["spec"]
     assert "net.core.somaxconn" in {s["name"] for s in spec["podSecurityContext"]["sysctls"]}
 

@@ -34,7 +34,7 @@ def read_keys() -> set[str]:
         "rebalance": {"runs": [{"name": "a", "connEvictRate": 10}]},
         "licenseKey": "k",
     }
-    existing = {"target": "existing", "emqx": {"cores": 1}}
+    existing = {"target": "existing", "emqx": {"cores": 1}, "cluster": {"kubernetesMinor": "1.31"}}
     for values in (alicloud, existing):
         # Only the keys read matter here; both configs are valid, so a ConfigError would be a bug elsewhere.
         parse(values, stack="doc", secret_keys={"licenseKey"})

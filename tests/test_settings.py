@@ -16,6 +16,7 @@ ALICLOUD: dict[str, Any] = {
 }
 EXISTING: dict[str, Any] = {
     "target": "existing",
+    "cluster": {"kubernetesMinor": "1.31"},
     "emqx": {"edition": "opensource", "version": "5.8.9", "cores": 1, "replicants": 0},
 }
 ENTERPRISE: dict[str, Any] = {
@@ -328,3 +329,34 @@ def test_production_needs_room_for_blue_green_rollouts() -> None:
     assert "blue-green" in msg
     s = ok(ENTERPRISE)
     assert s.emqx_pool is not None and (s.emqx_pool.count, s.emqx_pool.rollout_surge) == (6, 3)
+
+
+def test_contradicting_tuning_overrides_are_config_errors_not_tracebacks() -> None:
+    values = with_changes(ALICLOUD, tuning={"sysctls": {"fs.file-max": 70000}})
+    found = problems(values)
+    assert any(p.startswith("tuning.") and "fs.file-max" in p for p in found), found
+    too_big = with_changes(ALICLOUD, tuning={"nofile": 1 << 30})
+    assert "fs.nr_open" in one_about(problems(too_big), "tuning.nofile")
+
+
+@pytest.mark.parametrize(("changes", "key"), [
+    ({"emqx__tls__dnsNames": ["bad name!"]}, "emqx.tls.dnsNames[0]"),
+    ({"emqx__coreStorage__sizeGiB": 10}, "emqx.coreStorage.sizeGiB"),
+    ({"monitoring": {"labels": {"bad key!": "x"}}}, "monitoring.labels.bad key!"),
+    ({"tags": {"aliyun:owner": "me"}}, "tags.aliyun:owner"),
+    ({"network__adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "network.adminCidrs[0]"),
+    ({"emqx__name": "a" * 41}, "emqx.name"),
+    ({"licenseKey": "k"}, "licenseKey"),
+])
+def test_values_that_would_fail_at_apply_time_are_refused(changes: dict[str, Any], key: str) -> None:
+    one_about(problems(with_changes(ALICLOUD, **changes)), key)
+
+
+def test_existing_node_selector_must_be_labels() -> None:
+    values = with_changes(EXISTING, existing={"nodeSelector": {"pool": "a b"}})
+    one_about(problems(values), "existing.nodeSelector.pool")
+
+
+def test_existing_cluster_version_is_required() -> None:
+    msg = one_about(problems(with_changes(EXISTING, cluster=None)), "cluster.kubernetesMinor")
+    assert "kubectl version" in msg
