@@ -27,11 +27,17 @@ else:
     platform = ExistingCluster(name, settings).platform
 
 k8s_opts = pulumi.ResourceOptions(provider=platform.provider, depends_on=list(platform.depends_on))
-cert_manager = CertManager(name, version=settings.charts.cert_manager_version, placement=platform.system_placement,
-                           opts=k8s_opts)
-operator = EmqxOperator(name, version=settings.charts.emqx_operator_version, placement=platform.system_placement,
-                        after=[cert_manager.release], opts=k8s_opts)
-emqx = EmqxCluster(name, settings=settings, platform=platform, after=[operator.release])
+shared = settings.target == "existing"
+before_operator: list[pulumi.Resource] = []
+if settings.charts.install_cert_manager:
+    before_operator.append(CertManager(name, version=settings.charts.cert_manager_version,
+                                       placement=platform.system_placement, shared=shared, opts=k8s_opts).release)
+before_emqx: list[pulumi.Resource] = list(before_operator)
+if settings.charts.install_operator:
+    before_emqx = [EmqxOperator(name, version=settings.charts.emqx_operator_version,
+                                placement=platform.system_placement, after=before_operator, shared=shared,
+                                opts=k8s_opts).release]
+emqx = EmqxCluster(name, settings=settings, platform=platform, after=before_emqx)
 
 if settings.rebalance:
     Rebalances(name, runs=settings.rebalance, instance_name=settings.emqx.name,

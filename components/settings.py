@@ -145,6 +145,7 @@ class MonitoringSettings:
     labels: tuple[tuple[str, str], ...]
     scrape_interval: str
     grafana_dashboard: bool
+    dashboard_namespace: str | None  # None: the EMQX namespace
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,9 @@ class ExistingClusterSettings:
 class ChartSettings:
     cert_manager_version: str
     emqx_operator_version: str
+    # An existing cluster may already run either: one per cluster, and the operator's chart owns the EMQX CRDs.
+    install_cert_manager: bool = True
+    install_operator: bool = True
 
 
 @dataclass(frozen=True)
@@ -696,8 +700,10 @@ def _monitoring(section: Section) -> MonitoringSettings:
     labels = section.string_map("labels", kind="label")
     interval = section.string("scrapeInterval", "15s", pattern=r"\d+(s|m)", hint="a duration such as 15s")
     dashboard = section.boolean("grafanaDashboard", True)
+    dashboard_namespace = section.string("dashboardNamespace", None, pattern=DNS_LABEL,
+                                         hint="the namespace your Grafana's dashboard sidecar watches")
     return MonitoringSettings(prometheus_operator=enabled, labels=labels, scrape_interval=interval or "15s",
-                              grafana_dashboard=dashboard)
+                              grafana_dashboard=dashboard, dashboard_namespace=dashboard_namespace)
 
 
 def _rebalance(section: Section) -> tuple[RebalanceRun, ...]:
@@ -749,4 +755,7 @@ def _existing(section: Section, target: Target | None) -> ExistingClusterSetting
 def _charts(section: Section) -> ChartSettings:
     cert_manager = section.string("certManagerVersion", "v1.21.1", pattern=r"v\d+\.\d+\.\d+")
     operator = section.string("emqxOperatorVersion", "2.2.29", pattern=r"\d+\.\d+\.\d+")
-    return ChartSettings(cert_manager_version=cert_manager or "v1.21.1", emqx_operator_version=operator or "2.2.29")
+    install_cert_manager = section.boolean("installCertManager", True)
+    install_operator = section.boolean("installOperator", True)
+    return ChartSettings(cert_manager_version=cert_manager or "v1.21.1", emqx_operator_version=operator or "2.2.29",
+                         install_cert_manager=install_cert_manager, install_operator=install_operator)

@@ -443,6 +443,7 @@ def _make_monitor(journal: _Journal, mocks_impl: Any) -> Any:
                 provider=_provider_name(request.provider),
                 options={
                     "protect": bool(request.protect),
+                    "retainOnDelete": bool(request.retainOnDelete),
                     "deleteBeforeReplace": bool(request.deleteBeforeReplace),
                     "replaceOnChanges": sorted(request.replaceOnChanges),
                     "ignoreChanges": sorted(request.ignoreChanges),

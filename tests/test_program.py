@@ -322,3 +322,23 @@ def test_kubernetes_provider_survives_an_unknown_kubeconfig(prod) -> None:
     provider = prod.one("pulumi:providers:kubernetes").inputs
     assert provider["clusterIdentifier"] == "emqx-prod-ack-id"
     assert provider["kubeconfig"] == "[secret]"
+
+
+def test_an_existing_cluster_keeps_shared_charts_when_the_stack_goes(run_stack, prod) -> None:
+    for release in run_stack("local").by_type("kubernetes:helm.sh/v3:Release"):
+        assert release.options["retainOnDelete"] is True, release.name
+    for release in prod.by_type("kubernetes:helm.sh/v3:Release"):
+        assert release.options["retainOnDelete"] is False, release.name
+    # A cluster that already runs them: this stack installs neither, and EMQX waits on nothing of ours.
+    rec = run_stack({"target": "existing", "cluster": {"kubernetesMinor": "1.31"}, "emqx": {"cores": 1},
+                     "charts": {"installCertManager": False, "installOperator": False}})
+    assert not rec.by_type("kubernetes:helm.sh/v3:Release")
+    assert rec.one(EMQX_TOKEN)
+
+
+def test_grafana_dashboard_goes_where_grafana_looks(run_stack) -> None:
+    config = _config("prod")
+    config["monitoring"]["dashboardNamespace"] = "monitoring"
+    cm = run_stack(config).one("kubernetes:core/v1:ConfigMap").inputs
+    assert cm["metadata"]["namespace"] == "monitoring"
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"

@@ -27,7 +27,7 @@ def values(placement: Placement) -> dict[str, object]:
 class CertManager(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, *, version: str, placement: Placement,
+    def __init__(self, name: str, *, version: str, placement: Placement, shared: bool = False,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:workloads:CertManager", name, None, opts)
         self.release = pinned_release(
@@ -38,5 +38,6 @@ class CertManager(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=values(placement),
             parent=self,
+            shared=shared,
         )
         self.register_outputs({"status": self.release.status})

@@ -10,7 +10,9 @@ import pulumi_kubernetes as k8s
 
 def pinned_release(resource_name: str, *, chart: str, version: str, repository: str, namespace: str,
                    values: Mapping[str, object], parent: pulumi.Resource,
-                   depends_on: Sequence[pulumi.Resource] = ()) -> k8s.helm.v3.Release:
+                   depends_on: Sequence[pulumi.Resource] = (), shared: bool = False) -> k8s.helm.v3.Release:
+    """shared: the release serves a cluster this stack does not own; destroying the stack leaves it installed
+    (the operator's chart owns the EMQX CRDs, whose removal would delete every EMQX cluster on it)."""
     return k8s.helm.v3.Release(
         resource_name,
         name=chart,
@@ -23,5 +25,5 @@ def pinned_release(resource_name: str, *, chart: str, version: str, repository: 
         # Awaited: what comes next (the operator's webhooks, the EMQX resource) needs this release running.
         skip_await=False,
         timeout=600,
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), retain_on_delete=shared),
     )

@@ -35,7 +35,9 @@ class EmqxMonitoring(pulumi.ComponentResource):
                 opts=k8s_opts,
             )
         if settings.grafana_dashboard:
-            cm = monitoring.grafana_dashboard_configmap(name=f"{emqx_name}-dashboard", namespace=namespace,
+            # The Grafana sidecar of kube-prometheus-stack watches only its own namespace unless told otherwise.
+            cm = monitoring.grafana_dashboard_configmap(name=f"{emqx_name}-dashboard",
+                                                        namespace=settings.dashboard_namespace or namespace,
                                                         emqx_name=emqx_name, labels=labels)
             k8s.core.v1.ConfigMap(f"{name}-grafana", metadata=cm["metadata"], data=cm["data"], opts=k8s_opts)
         self.register_outputs({})

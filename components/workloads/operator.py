@@ -29,6 +29,7 @@ class EmqxOperator(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
     def __init__(self, name: str, *, version: str, placement: Placement, after: Sequence[pulumi.Resource],
+                 shared: bool = False,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:workloads:EmqxOperator", name, None, opts)
         self.release = pinned_release(
@@ -39,6 +40,7 @@ class EmqxOperator(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=values(placement),
             parent=self,
+            shared=shared,
             depends_on=after,
         )
         self.register_outputs({"status": self.release.status})
