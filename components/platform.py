@@ -26,5 +26,7 @@ class Platform:
     # Load balancer annotations are known only after the load balancer exists.
     listener_annotations: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     dashboard_annotations: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
+    # Addresses clients dial for the MQTT listeners (the load balancer's), for the TLS certificate.
+    listener_addresses: pulumi.Input[Sequence[str]] = ()
     # Resources the cluster must have before any workload (node pools ready, the load balancer bound).
     depends_on: Sequence[pulumi.Resource] = ()

@@ -342,3 +342,21 @@ def test_grafana_dashboard_goes_where_grafana_looks(run_stack) -> None:
     cm = run_stack(config).one("kubernetes:core/v1:ConfigMap").inputs
     assert cm["metadata"]["namespace"] == "monitoring"
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_listener_certificate_names_the_address_clients_dial(prod) -> None:
+    cert = prod.one("kubernetes:cert-manager.io/v1:Certificate", "emqx-prod-certificate-emqx-listener-tls").inputs
+    assert cert["spec"]["ipAddresses"] == ["10.0.0.100"]  # the mocked CLB address (preview/fakes.py)
+    assert "cacertfile" in prod.one(EMQX_TOKEN).inputs["spec"]["config"]["data"]
+
+
+def test_own_issuer_without_ca_file(run_stack) -> None:
+    config = _config("prod")
+    config["emqx"]["tls"] = {"issuerKind": "ClusterIssuer", "issuerName": "letsencrypt",
+                             "dnsNames": ["mqtt.example.com"]}
+    rec = run_stack(config)
+    (cert,) = rec.by_type("kubernetes:cert-manager.io/v1:Certificate")
+    issuer = {"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    assert cert.inputs["spec"]["issuerRef"] == issuer
+    assert "mqtt.example.com" in cert.inputs["spec"]["dnsNames"]
+    assert "cacertfile" not in rec.one(EMQX_TOKEN).inputs["spec"]["config"]["data"]

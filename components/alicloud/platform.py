@@ -72,6 +72,7 @@ class AlicloudPlatform(pulumi.ComponentResource):
             dashboard=service,
             listener_annotations=lb.listener_annotations,
             dashboard_annotations=lb.dashboard_annotations,
+            listener_addresses=lb.address.apply(lambda a: [a] if a else []),
             depends_on=[*cluster.node_pools, lb],
         )
         self.cluster_id = cluster.cluster_id

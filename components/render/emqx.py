@@ -69,6 +69,8 @@ class EmqxSpecInputs:
     with_license: bool
     core_storage_gib: int
     storage_class: str | None
+    # The issuer writes ca.crt (our self-signed CA does; ACME issuers, for one, do not): only then is it configured.
+    tls_ca_file: bool = True
     # The listen() backlog; the kernel caps it at the pod's net.core.somaxconn, and EMQX's default is 1024, so
     # without it a larger somaxconn changes nothing.
     listen_backlog: int = 1024
@@ -102,7 +104,8 @@ def hocon(inputs: EmqxSpecInputs) -> str:
         if kind in ("ssl", "wss"):
             lines.append(f'{prefix}.ssl_options.certfile = "{TLS_MOUNT}/tls.crt"')
             lines.append(f'{prefix}.ssl_options.keyfile = "{TLS_MOUNT}/tls.key"')
-            lines.append(f'{prefix}.ssl_options.cacertfile = "{TLS_MOUNT}/ca.crt"')
+            if inputs.tls_ca_file:
+                lines.append(f'{prefix}.ssl_options.cacertfile = "{TLS_MOUNT}/ca.crt"')
         del name
     lines.append(f'dashboard.listeners.http.bind = "0.0.0.0:{DASHBOARD_PORT}"')
     if inputs.with_license:
@@ -245,12 +248,13 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
         "listener.ssl.external.max_connections": str(inputs.max_connections_per_node),
         "listener.ssl.external.certfile": f"{TLS_MOUNT}/tls.crt",
         "listener.ssl.external.keyfile": f"{TLS_MOUNT}/tls.key",
-        "listener.ssl.external.cacertfile": f"{TLS_MOUNT}/ca.crt",
         "listener.ws.external.max_connections": str(inputs.max_connections_per_node),
         "listener.wss.external.max_connections": str(inputs.max_connections_per_node),
         "listener.wss.external.certfile": f"{TLS_MOUNT}/tls.crt",
         "listener.wss.external.keyfile": f"{TLS_MOUNT}/tls.key",
     }
+    if inputs.tls_ca_file:
+        config["listener.ssl.external.cacertfile"] = f"{TLS_MOUNT}/ca.crt"
     resources = {"cpu": inputs.pod_cpu, "memory": inputs.pod_memory}
     scheduling = _scheduling(inputs, "core")
     scheduling.pop("topologySpreadConstraints", None)  # not in the v1beta4 pod template

@@ -49,6 +49,7 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
         with_license=settings.has_license,
         core_storage_gib=emqx.core_storage_gib,
         storage_class=platform.storage_class,
+        tls_ca_file=settings.emqx.certificates.issuer_kind is None,
         listen_backlog=next((int(s["value"]) for s in settings.pod_sysctls if s["name"] == "net.core.somaxconn"), 1024),
         labels=MANAGED_BY,
     )
@@ -110,12 +111,18 @@ class EmqxCluster(pulumi.ComponentResource):
         tls_resources: list[pulumi.Resource] = []
         previous: list[pulumi.Resource] = [ns, *after]
         for obj in tls_objects:
+            spec_input: pulumi.Input[dict[str, Any]] = obj["spec"]
+            if obj["metadata"]["name"] == inputs.tls_secret_name:
+                # Clients that verify the server dial the load balancer's address: it must be on the certificate.
+                spec_input = pulumi.Output.from_input(platform.listener_addresses).apply(
+                    lambda ips, spec=obj["spec"]: {**spec, "ipAddresses": list(ips)} if ips else spec
+                )
             res = k8s.apiextensions.CustomResource(
                 f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}",
                 api_version=obj["apiVersion"],
                 kind=obj["kind"],
                 metadata=obj["metadata"],
-                spec=obj["spec"],
+                spec=spec_input,
                 opts=pulumi.ResourceOptions(parent=self, provider=platform.provider, depends_on=list(previous)),
             )
             tls_resources.append(res)
