@@ -102,3 +102,17 @@ def test_rebalance_spec_passes_the_crd(kind: str) -> None:
     assert validate_manifest(obj) == []
     bad = {**obj, "spec": {**spec, "rebalanceStrategy": {"sessEvictRate": 5}}}
     assert validate_manifest(bad), "a Rebalance without connEvictRate must be refused by the CRD schema"
+
+
+def test_pods_restart_when_node_settings_or_the_licence_change() -> None:
+    def digest(inputs: EmqxSpecInputs) -> str:
+        spec = emqx_spec(inputs)
+        core = spec["coreTemplate"]["metadata"]["annotations"]["emqx-platform/restart-digest"]
+        assert spec["replicantTemplate"]["metadata"]["annotations"]["emqx-platform/restart-digest"] == core
+        return core
+
+    base = digest(INPUTS)
+    assert digest(replace(INPUTS, max_connections_per_node=4_000_000)) != base  # node.max_ports changes
+    assert digest(replace(INPUTS, license_digest="0123456789abcdef")) != base
+    # Listener limits reach running pods through the operator's config push: no restart for them.
+    assert digest(replace(INPUTS, acceptors=32)) == base

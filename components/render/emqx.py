@@ -74,6 +74,8 @@ class EmqxSpecInputs:
     # The listen() backlog; the kernel caps it at the pod's net.core.somaxconn, and EMQX's default is 1024, so
     # without it a larger somaxconn changes nothing.
     listen_backlog: int = 1024
+    # A digest of the licence key (never the key): a new licence must restart the pods, which read it at start.
+    license_digest: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -128,6 +130,18 @@ def _env(inputs: EmqxSpecInputs) -> list[dict[str, Any]]:
             }
         )
     return env
+
+
+RESTART_ANNOTATION = "emqx-platform/restart-digest"
+
+
+def restart_digest(inputs: EmqxSpecInputs) -> str:
+    """Changes exactly when running pods cannot pick a change up: `node.*` settings (the operator does not push
+    them to a running cluster) and the licence (read from the environment at start). In the pod template, so a
+    change becomes the operator's blue-green rollout."""
+    node_lines = [line for line in hocon(inputs).splitlines() if line.startswith("node.")]
+    material = "\n".join([*node_lines, inputs.license_digest])
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
 def _pod_labels(inputs: EmqxSpecInputs, role: str) -> dict[str, str]:
@@ -190,7 +204,8 @@ def _template(inputs: EmqxSpecInputs, role: str, replicas: int) -> dict[str, Any
             "resources": {"requests": {"storage": f"{inputs.core_storage_gib}Gi"}},
             **({"storageClassName": inputs.storage_class} if inputs.storage_class else {}),
         }
-    return {"metadata": {"labels": _pod_labels(inputs, role)}, "spec": spec}
+    metadata = {"labels": _pod_labels(inputs, role), "annotations": {RESTART_ANNOTATION: restart_digest(inputs)}}
+    return {"metadata": metadata, "spec": spec}
 
 
 def _service(binding: ServiceBinding, ports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -266,7 +281,10 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
     spec: dict[str, Any] = {
         "replicas": inputs.cores,
         "template": {
-            "metadata": {"labels": _pod_labels(inputs, "core")},
+            "metadata": {
+                "labels": _pod_labels(inputs, "core"),
+                "annotations": {RESTART_ANNOTATION: restart_digest(inputs)},
+            },
             "spec": {
                 **scheduling,
                 "podSecurityContext": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -128,8 +129,11 @@ class EmqxCluster(pulumi.ComponentResource):
             tls_resources.append(res)
             previous = [res]
 
-        spec = pulumi.Output.all(platform.listener_annotations, platform.dashboard_annotations).apply(
-            lambda ann: _render(settings, inputs, ann[0], ann[1])
+        # A digest of the licence, not secret itself, so the rendered spec stays reviewable.
+        license_digest = (pulumi.Output.unsecret(settings.license_key.apply(
+            lambda key: hashlib.sha256(key.encode()).hexdigest()[:16])) if settings.license_key is not None else "")
+        spec = pulumi.Output.all(platform.listener_annotations, platform.dashboard_annotations, license_digest).apply(
+            lambda args: _render(settings, replace(inputs, license_digest=args[2]), args[0], args[1])
         )
         self.resource = k8s.apiextensions.CustomResource(
             f"{name}-emqx",
