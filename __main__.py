@@ -31,12 +31,13 @@ shared = settings.target == "existing"
 before_operator: list[pulumi.Resource] = []
 if settings.charts.install_cert_manager:
     before_operator.append(CertManager(name, version=settings.charts.cert_manager_version,
-                                       placement=platform.system_placement, shared=shared, opts=k8s_opts).release)
+                                       placement=platform.system_placement, shared=shared,
+                                       image_registry=settings.charts.image_registry, opts=k8s_opts).release)
 before_emqx: list[pulumi.Resource] = list(before_operator)
 if settings.charts.install_operator:
     before_emqx = [EmqxOperator(name, version=settings.charts.emqx_operator_version,
                                 placement=platform.system_placement, after=before_operator, shared=shared,
-                                opts=k8s_opts).release]
+                                image_registry=settings.charts.image_registry, opts=k8s_opts).release]
 emqx = EmqxCluster(name, settings=settings, platform=platform, after=before_emqx)
 
 if settings.rebalance:

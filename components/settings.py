@@ -180,6 +180,9 @@ class ChartSettings:
     # An existing cluster may already run either: one per cluster, and the operator's chart owns the EMQX CRDs.
     install_cert_manager: bool = True
     install_operator: bool = True
+    # A mirror for the charts' images (<registry>/jetstack/..., <registry>/emqx/...), e.g. where Docker Hub and
+    # quay.io are slow or unreachable.
+    image_registry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -757,5 +760,8 @@ def _charts(section: Section) -> ChartSettings:
     operator = section.string("emqxOperatorVersion", "2.2.29", pattern=r"\d+\.\d+\.\d+")
     install_cert_manager = section.boolean("installCertManager", True)
     install_operator = section.boolean("installOperator", True)
+    registry = section.string("imageRegistry", None, pattern=r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*",
+                              hint="a registry host and optional path, e.g. registry.cn-hangzhou.aliyuncs.com/mirror")
     return ChartSettings(cert_manager_version=cert_manager or "v1.21.1", emqx_operator_version=operator or "2.2.29",
-                         install_cert_manager=install_cert_manager, install_operator=install_operator)
+                         install_cert_manager=install_cert_manager, install_operator=install_operator,
+                         image_registry=registry)

@@ -360,3 +360,17 @@ def test_own_issuer_without_ca_file(run_stack) -> None:
     assert cert.inputs["spec"]["issuerRef"] == issuer
     assert "mqtt.example.com" in cert.inputs["spec"]["dnsNames"]
     assert "cacertfile" not in rec.one(EMQX_TOKEN).inputs["spec"]["config"]["data"]
+
+
+def test_chart_images_can_come_from_a_mirror(run_stack) -> None:
+    config = _config("dev")
+    config["charts"] = {"imageRegistry": "registry.cn-hangzhou.aliyuncs.com/mirror"}
+    rec = run_stack(config)
+    releases = {r.inputs["chart"]: r.inputs["values"] for r in rec.by_type("kubernetes:helm.sh/v3:Release")}
+    mirror = "registry.cn-hangzhou.aliyuncs.com/mirror"
+    assert releases["emqx-operator"]["image"]["repository"] == f"{mirror}/emqx/emqx-operator-controller"
+    cert_manager = releases["cert-manager"]
+    assert cert_manager["image"]["repository"] == f"{mirror}/jetstack/cert-manager-controller"
+    for part in ("webhook", "cainjector", "startupapicheck"):
+        assert cert_manager[part]["image"]["repository"] == f"{mirror}/jetstack/cert-manager-{part}"
+        assert cert_manager[part]["nodeSelector"] == {"emqx-platform/pool": "system"}

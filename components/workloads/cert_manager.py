@@ -12,22 +12,35 @@ REPOSITORY = "https://charts.jetstack.io"
 NAMESPACE = "cert-manager"
 
 
-def values(placement: Placement) -> dict[str, object]:
-    scheduling: dict[str, object] = {"nodeSelector": dict(placement.node_selector)} if placement.node_selector else {}
-    return {
+# The chart's components and their images (quay.io/jetstack/cert-manager-<name>).
+COMPONENTS = {"": "controller", "webhook": "webhook", "cainjector": "cainjector", "startupapicheck": "startupapicheck"}
+
+
+def values(placement: Placement, image_registry: str | None = None) -> dict[str, object]:
+    def component(image: str) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if placement.node_selector:
+            out["nodeSelector"] = dict(placement.node_selector)
+        if image_registry:
+            out["image"] = {"repository": f"{image_registry}/jetstack/cert-manager-{image}"}
+        return out
+
+    result: dict[str, object] = {
         # The chart installs and upgrades its own CRDs only with this value.
         "crds": {"enabled": True, "keep": True},
-        **scheduling,
-        "webhook": dict(scheduling),
-        "cainjector": dict(scheduling),
-        "startupapicheck": dict(scheduling),
+        **component(COMPONENTS[""]),
     }
+    for key, image in COMPONENTS.items():
+        if key:
+            result[key] = component(image)
+    return result
 
 
 class CertManager(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
     def __init__(self, name: str, *, version: str, placement: Placement, shared: bool = False,
+                 image_registry: str | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:workloads:CertManager", name, None, opts)
         self.release = pinned_release(
@@ -36,7 +49,7 @@ class CertManager(pulumi.ComponentResource):
             version=version,
             repository=REPOSITORY,
             namespace=NAMESPACE,
-            values=values(placement),
+            values=values(placement, image_registry),
             parent=self,
             shared=shared,
         )
