@@ -374,3 +374,20 @@ def test_chart_images_can_come_from_a_mirror(run_stack) -> None:
     for part in ("webhook", "cainjector", "startupapicheck"):
         assert cert_manager[part]["image"]["repository"] == f"{mirror}/jetstack/cert-manager-{part}"
         assert cert_manager[part]["nodeSelector"] == {"emqx-platform/pool": "system"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_make_preview_command_works_offline_and_fast(stack: str, tmp_path: Path) -> None:
+    """The README's first command, as a user runs it: a fresh interpreter, the real stack file, under 5 s."""
+    import subprocess
+    import sys
+    import time
+
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "preview", "--stack", stack, "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / stack / "plan.json").is_file() and any((tmp_path / stack / "manifests").iterdir())
+    assert "kernel tuning:" in done.stdout and "resources:" in done.stdout
+    assert elapsed < 5, f"make preview STACK={stack} took {elapsed:.1f}s"
