@@ -559,6 +559,10 @@ def _run_in_context(
             runpy.run_path(str(program), run_name="__main__")
 
         loop.run_until_complete(pulumi_stack.run_in_stack(program_body))
+    except BaseException as error:
+        # What had been registered when the run failed: a config error must leave this empty (nothing deployed).
+        error.registered_before_failure = [f"{r.type}::{r.name}" for r in journal.registrations]  # type: ignore[attr-defined]
+        raise
     finally:
         os.chdir(previous_cwd)
         if added_path and program_dir in sys.path:
