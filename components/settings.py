@@ -372,7 +372,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                 if production and emqx_pool.rollout_surge == 0:
                     problems.add("nodePools.emqx.rolloutSurge", "0 leaves no node for the operator's blue-green "
                                  "rollout, so an image or resource change would hang with new pods Pending",
-                                 f"leave it unset (derived: {max(plan.cores, plan.replicants)}) or raise it")
+                                 f"leave it unset (derived: {plan.cores + plan.replicants}) or raise it")
             if emqx_pool is not None and emqx_pool.count and emqx_pool.count < plan.cores + plan.replicants:
                 problems.add(
                     "nodePools.emqx.count",
@@ -393,7 +393,10 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                     problems.items.append(line if line.startswith("tuning.") else f"tuning.nofile: {line}")
         if (target == "alicloud" and cloud is not None and network_raw is not None and plan is not None
                 and not problems.about("cloud", "network")):
-            max_nodes = (plan.cores + plan.replicants) * 2 + (system_pool.count if system_pool else 0) + (
+            # Every node the pools may hold at once: EMQX pools per zone (rounded up) with rollout room, system,
+            # load generators.
+            emqx_nodes = emqx_pool.count + (emqx_pool.rollout_surge or 0) if emqx_pool else 0
+            max_nodes = emqx_nodes + 2 * len(cloud.zones) + (system_pool.count if system_pool else 0) + (
                 loadgen_pool.count if loadgen_pool and loadgen_pool.enabled else 0
             )
             net_plan, net_problems = plan_network(
@@ -448,11 +451,11 @@ def _secret(values: Mapping[str, Any], key: str) -> pulumi.Output[str] | None:
 def _emqx_pool_room(pool: NodePoolSettings, plan: sizing.SizingPlan) -> NodePoolSettings:
     """The EMQX pool's size: one node per EMQX pod, plus room for a blue-green rollout.
 
-    The operator rolls cores first, then replicants, each time starting the whole new set before evacuating the
-    old one, so the largest of the two sets is the surge a rollout needs.
+    The operator (2.2) starts the new cores, then the new replicants while the old cores still run, and removes
+    the old sets only once the new replicants are ready: at the peak both whole clusters run side by side.
     """
     count = pool.count or plan.cores + plan.replicants
-    surge = max(plan.cores, plan.replicants) if pool.rollout_surge is None else pool.rollout_surge
+    surge = plan.cores + plan.replicants if pool.rollout_surge is None else pool.rollout_surge
     return replace(pool, count=count, rollout_surge=surge)
 
 

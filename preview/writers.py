@@ -260,6 +260,16 @@ def render_tree(recording: Recording) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _safe_sysctls(recording: Recording) -> frozenset[str]:
+    """Sysctls the cluster's kubelets accept without an allowlist, for the Kubernetes version the stack creates
+    (the oldest Kubernetes this project supports when it does not create the cluster)."""
+    from components.tuning import safe_sysctls
+
+    clusters = recording.by_type("alicloud:cs/managedKubernetes:ManagedKubernetes")
+    version = str(clusters[0].inputs.get("version", "1.29")) if clusters else "1.29"
+    return safe_sysctls(".".join(version.split(".")[:2]))
+
+
 _SYSCTL_LINE = re.compile(r"^([a-z]+(?:\.[a-z0-9_-]+)+)\s+(?:=\s*|raise\s+|set\s+)?(\S.*)$")
 
 
@@ -267,13 +277,14 @@ def render_tuning(recording: Recording) -> str:
     """Where the kernel tuning lands: each pool's node sysctls (from its decoded user data) and kubelet allowlist,
     the EMQX pods' sysctls, and whether every pod sysctl Kubernetes deems unsafe is allowed on the EMQX pool."""
     lines: list[str] = []
-    allowed_by_pool: dict[str, set[str]] = {}
+    allowed_by_pool: dict[str, tuple[dict[str, str], set[str]]] = {}
     for name, text in user_data_files(recording):
         node_keys = [f"{m.group(1)}={m.group(2)}" for m in map(_SYSCTL_LINE.match, text.splitlines()) if m]
         lines.append(f"  node user data {name}: {len(text.splitlines())} lines; node sysctls: {' '.join(node_keys)}")
     for pool in recording.by_type(NODE_POOL):
         allowed = _lookup(pool.inputs, "kubeletConfiguration.allowedUnsafeSysctls") or []
-        allowed_by_pool[str(pool.inputs.get("nodePoolName", pool.name))] = set(allowed)
+        labels = {item["key"]: item.get("value", "") for item in pool.inputs.get("labels") or []}
+        allowed_by_pool[str(pool.inputs.get("nodePoolName", pool.name))] = (labels, set(allowed))
         if allowed:
             lines.append(f"  pool {pool.inputs.get('nodePoolName', pool.name)}: kubelet allows {' '.join(allowed)}")
     for emqx in recording.by_type(EMQX):
@@ -281,20 +292,13 @@ def render_tuning(recording: Recording) -> str:
         names = [f"{s['name']}={s['value']}" for s in pod]
         lines.append(f"  EMQX pods ({emqx.name}) sysctls: {' '.join(names)}")
         selector = _lookup(emqx.inputs, "spec.coreTemplate.spec.nodeSelector") or {}
-        pools = [p for p in allowed_by_pool if selector and p.endswith("-" + next(iter(selector.values())))]
-        for pool_name in pools:
-            missing = sorted({s["name"] for s in pod} - allowed_by_pool[pool_name] - _KUBERNETES_SAFE_SYSCTLS)
+        for pool_name, (labels, allowed) in allowed_by_pool.items():
+            if not selector or any(labels.get(k) != v for k, v in selector.items()):
+                continue
+            missing = sorted({s["name"] for s in pod} - allowed - _safe_sysctls(recording))
             verdict = "consistent" if not missing else f"NOT allowed by the kubelet: {' '.join(missing)}"
             lines.append(f"  EMQX pods on pool {pool_name}: {verdict}")
     return ("kernel tuning:\n" + "\n".join(lines) + "\n") if lines else ""
-
-
-# Allowed on every kubelet since Kubernetes 1.29 without an allowlist (kubernetes.io "Using sysctls").
-_KUBERNETES_SAFE_SYSCTLS = frozenset({
-    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
-})
 
 
 def render_summary(recording: Recording, written: WrittenFiles | None) -> str:

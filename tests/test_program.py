@@ -85,27 +85,36 @@ def test_prod_vswitches_span_three_distinct_zones(prod) -> None:
 
 def test_prod_has_system_and_emqx_pools_with_the_tuning(prod) -> None:
     pools = {r.inputs["nodePoolName"]: r.inputs for r in prod.by_type("alicloud:cs/nodePool:NodePool")}
-    assert set(pools) == {"emqx-prod-system", "emqx-prod-emqx"}
-    emqx = pools["emqx-prod-emqx"]
-    script = base64.b64decode(emqx["preUserData"]).decode()
-    assert script.startswith("#!/bin/bash") or script.startswith("#!/usr/bin/env bash")
-    assert "net.core.rmem_max" in script and "fs.nr_open" in script
-    # Per-namespace keys are the pods' business: on the node they would be dead weight that looks like tuning.
-    assert "net.core.somaxconn" not in script and "tcp_max_syn_backlog" not in script
-    # 3 cores + 3 replicants, one EMQX pod per node, and room for a blue-green rollout of the larger set.
-    assert emqx["scalingConfig"] == {"enable": True, "minSize": 6, "maxSize": 9}
-    assert "desiredSize" not in emqx
+    zones = ("cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j")
+    assert set(pools) == {"emqx-prod-system"} | {f"emqx-prod-emqx-{z}" for z in zones}
+    vswitch_of_zone = {r.inputs["zoneId"]: r.name + "-id" for r in prod.by_type("alicloud:vpc/switch:Switch")}
+    for zone in zones:
+        emqx = pools[f"emqx-prod-emqx-{zone}"]
+        # One pool per zone, so the autoscaler can add a node in the zone a Pending core needs.
+        assert emqx["vswitchIds"] == [vswitch_of_zone[zone]]
+        script = base64.b64decode(emqx["preUserData"]).decode()
+        assert script.startswith("#!/bin/bash")
+        assert "net.core.rmem_max" in script and "fs.nr_open" in script
+        # Per-namespace keys are the pods' business: on the node they would be dead weight that looks like tuning.
+        assert "net.core.somaxconn" not in script and "tcp_max_syn_backlog" not in script
+        # 3 cores + 3 replicants over 3 zones, one EMQX pod per node; during a blue-green rollout the operator runs
+        # the new cores and replicants beside the old ones, so each zone may double.
+        assert emqx["scalingConfig"] == {"enable": True, "minSize": 2, "maxSize": 4}
+        assert "desiredSize" not in emqx
+        assert emqx["instanceTypes"] == ["ecs.c7.16xlarge"]
+        assert {"key": "emqx-platform/pool", "value": "emqx"} in emqx["labels"]
+        assert {"key": "emqx-platform/dedicated", "value": "emqx", "effect": "NoSchedule"} in emqx["taints"]
     assert prod.one("alicloud:cs/autoscalingConfig:AutoscalingConfig").inputs["scaleDownEnabled"] is True
-    assert emqx["instanceTypes"] == ["ecs.c7.16xlarge"]
-    assert {"key": "emqx-platform/dedicated", "value": "emqx", "effect": "NoSchedule"} in emqx["taints"]
     assert "preUserData" not in pools["emqx-prod-system"]
 
 
 def test_pod_sysctls_are_allowed_by_the_kubelet_of_the_pool_they_land_on(prod) -> None:
     emqx = prod.one(EMQX_TOKEN).inputs["spec"]
-    pool = next(r.inputs for r in prod.by_type("alicloud:cs/nodePool:NodePool")
-                if r.inputs["nodePoolName"].endswith("-emqx"))
-    allowed = set(pool["kubeletConfiguration"]["allowedUnsafeSysctls"])
+    pools = [r.inputs for r in prod.by_type("alicloud:cs/nodePool:NodePool")
+             if {"key": "emqx-platform/pool", "value": "emqx"} in r.inputs["labels"]]
+    assert len(pools) == 3
+    allowed = set(pools[0]["kubeletConfiguration"]["allowedUnsafeSysctls"])
+    assert all(set(p["kubeletConfiguration"]["allowedUnsafeSysctls"]) == allowed for p in pools)
     version = prod.one("alicloud:cs/managedKubernetes:ManagedKubernetes").inputs["version"]
     safe = tuning.safe_sysctls(".".join(version.split(".")[:2]))
     for template in ("coreTemplate", "replicantTemplate"):

@@ -4,6 +4,8 @@ pool; its kubeconfig (a secret) feeds the kubernetes.Provider every workload use
 from __future__ import annotations
 
 import base64
+import math
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 
 import pulumi
@@ -31,6 +33,7 @@ class AckCluster(pulumi.ComponentResource):
         pod_cidr: str | None,
         service_cidr: str,
         node_cidr_mask: int | None,
+        zones: Sequence[str],
         node_vswitch_ids: Sequence[pulumi.Input[str]],
         pod_vswitch_ids: Sequence[pulumi.Input[str]],
         security_group_id: pulumi.Input[str],
@@ -76,16 +79,22 @@ class AckCluster(pulumi.ComponentResource):
         pre_user_data = base64.b64encode(tuning_script.encode()).decode()
         self.node_pools.append(self._pool(name, cluster, system_pool, node_vswitch_ids, security_group_id, tagged,
                                           taints=(), tuning=None, sysctls=()))
-        self.node_pools.append(self._pool(name, cluster, emqx_pool, node_vswitch_ids, security_group_id, tagged,
-                                          taints=((EMQX_TAINT_KEY, "emqx", "NoSchedule"),), tuning=pre_user_data,
-                                          sysctls=allowed_unsafe_sysctls))
+        # One EMQX pool per zone: the autoscaler can only add a node in the zone a Pending pod needs (cores spread
+        # over zones, core volumes are zonal disks) when each pool lives in one zone.
+        per_zone = math.ceil(emqx_pool.count / len(zones))
+        surge = math.ceil((emqx_pool.rollout_surge or 0) / len(zones))
+        for zone, vswitch_id in zip(zones, node_vswitch_ids, strict=True):
+            zonal = replace(emqx_pool, name=f"{emqx_pool.name}-{zone}", count=per_zone, rollout_surge=surge)
+            self.node_pools.append(self._pool(name, cluster, zonal, [vswitch_id], security_group_id, tagged,
+                                              taints=((EMQX_TAINT_KEY, "emqx", "NoSchedule"),), tuning=pre_user_data,
+                                              sysctls=allowed_unsafe_sysctls, label=emqx_pool.name))
         if loadgen_pool is not None and loadgen_pool.enabled and loadgen_pool.count:
             # Load generators open many outgoing connections: same kernel tuning, own taint.
             self.node_pools.append(self._pool(name, cluster, loadgen_pool, node_vswitch_ids, security_group_id,
                                               tagged, taints=((EMQX_TAINT_KEY, "loadgen", "NoSchedule"),),
                                               tuning=pre_user_data, sysctls=allowed_unsafe_sysctls))
 
-        if emqx_pool.rollout_surge:
+        if surge:
             # The cluster autoscaler adds nodes for the operator's new EMQX set during a blue-green rollout and
             # removes them once the old set is gone. EMQX pods request nearly a whole node, so a node that runs one
             # is never "underutilised" and never scaled in under it.
@@ -114,7 +123,7 @@ class AckCluster(pulumi.ComponentResource):
     def _pool(self, name: str, cluster: alicloud.cs.ManagedKubernetes, pool: NodePoolSettings,
               vswitch_ids: Sequence[pulumi.Input[str]], security_group_id: pulumi.Input[str],
               tags: Mapping[str, str], *, taints: Sequence[tuple[str, str, str]], tuning: str | None,
-              sysctls: Sequence[str]) -> alicloud.cs.NodePool:
+              sysctls: Sequence[str], label: str | None = None) -> alicloud.cs.NodePool:
         kubelet = (alicloud.cs.NodePoolKubeletConfigurationArgs(allowed_unsafe_sysctls=list(sysctls))
                    if sysctls else None)
         surge = pool.rollout_surge or 0
@@ -136,11 +145,11 @@ class AckCluster(pulumi.ComponentResource):
             security_group_ids=[security_group_id],
             runtime_name="containerd",
             image_type="AliyunLinux3",
-            labels=[alicloud.cs.NodePoolLabelArgs(key=POOL_LABEL, value=pool.name)],
+            labels=[alicloud.cs.NodePoolLabelArgs(key=POOL_LABEL, value=label or pool.name)],
             taints=[alicloud.cs.NodePoolTaintArgs(key=k, value=v, effect=e) for k, v, e in taints] or None,
             pre_user_data=tuning,
             kubelet_configuration=kubelet,
-            tags={**tags, "pool": pool.name},
+            tags={**tags, "pool": label or pool.name},
             opts=pulumi.ResourceOptions(parent=self),
         )
 

@@ -43,6 +43,7 @@ class AlicloudPlatform(pulumi.ComponentResource):
             service_cidr=plan.service_cidr,
             # Flannel carves each node's pod block from the pod CIDR; the provider's default differs from ACK's.
             node_cidr_mask=plan.node_cidr_mask if plan.pod_cidr else None,
+            zones=settings.cloud.zones,
             node_vswitch_ids=network.node_vswitch_ids,
             pod_vswitch_ids=network.pod_vswitch_ids,
             security_group_id=network.security_group_id,
