@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 import math
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import pulumi
 import pulumi_alicloud as alicloud
