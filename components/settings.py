@@ -589,6 +589,9 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
         bad = dns_name_problem(dns_name)
         if bad:
             section.problems.add(f"emqx.tls.dnsNames[{i}]", bad[0], bad[1])
+    if issuer_kind is not None and not dns_names:
+        section.problems.add("emqx.tls.dnsNames", "is empty, but your issuer signs only the names listed here",
+                             "list the names clients dial, e.g. [mqtt.example.com]")
     if (issuer_kind is None) != (issuer_name is None):
         section.problems.add("emqx.tls", "issuerKind and issuerName go together",
                              "set both to use your own cert-manager issuer, or neither for a self-signed CA")

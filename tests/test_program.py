@@ -374,7 +374,9 @@ def test_own_issuer_without_ca_file(run_stack) -> None:
     (cert,) = rec.by_type("kubernetes:cert-manager.io/v1:Certificate")
     issuer = {"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}
     assert cert.inputs["spec"]["issuerRef"] == issuer
-    assert "mqtt.example.com" in cert.inputs["spec"]["dnsNames"]
+    # A public CA refuses internal names and private addresses: only the names the user listed.
+    assert cert.inputs["spec"]["dnsNames"] == ["mqtt.example.com"]
+    assert "ipAddresses" not in cert.inputs["spec"]
     assert "cacertfile" not in rec.one(EMQX_TOKEN).inputs["spec"]["config"]["data"]
 
 
@@ -390,6 +392,7 @@ def test_chart_images_can_come_from_a_mirror(run_stack) -> None:
     for part in ("webhook", "cainjector", "startupapicheck"):
         assert cert_manager[part]["image"]["repository"] == f"{mirror}/jetstack/cert-manager-{part}"
         assert cert_manager[part]["nodeSelector"] == {"emqx-platform/pool": "system"}
+    assert cert_manager["acmesolver"] == {"image": {"repository": f"{mirror}/jetstack/cert-manager-acmesolver"}}
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -361,3 +361,8 @@ def test_existing_node_selector_must_be_labels() -> None:
 def test_existing_cluster_version_is_required() -> None:
     msg = one_about(problems(with_changes(EXISTING, cluster=None)), "cluster.kubernetesMinor")
     assert "kubectl version" in msg
+
+
+def test_own_issuer_needs_the_names_clients_dial() -> None:
+    values = with_changes(ALICLOUD, emqx__tls={"issuerKind": "ClusterIssuer", "issuerName": "letsencrypt"})
+    assert "mqtt.example.com" in one_about(problems(values), "emqx.tls.dnsNames")

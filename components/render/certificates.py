@@ -11,13 +11,15 @@ API = "cert-manager.io/v1"
 
 def listener_tls(*, emqx_name: str, namespace: str, secret_name: str, issuer_kind: str | None,
                  issuer_name: str | None, dns_names: Sequence[str], labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Objects in apply order. The listener certificate always names the in-cluster Service."""
+    """Objects in apply order. Our own CA's certificate also names the in-cluster Service; a user's issuer (often a
+    public CA, which refuses internal names and private addresses) gets exactly the names the user listed."""
 
     def meta(name: str) -> dict[str, Any]:
         return {"name": name, "namespace": namespace, "labels": dict(labels)}
 
+    own_ca = issuer_kind is None or issuer_name is None
     objects: list[dict[str, Any]] = []
-    if issuer_kind is None or issuer_name is None:
+    if own_ca:
         bootstrap, ca_name = f"{emqx_name}-selfsigned", f"{emqx_name}-ca"
         objects += [
             {"apiVersion": API, "kind": "Issuer", "metadata": meta(bootstrap), "spec": {"selfSigned": {}}},
@@ -40,7 +42,7 @@ def listener_tls(*, emqx_name: str, namespace: str, secret_name: str, issuer_kin
     service_names = [
         f"{emqx_name}-listeners.{namespace}.svc",
         f"{emqx_name}-listeners.{namespace}.svc.cluster.local",
-    ]
+    ] if own_ca else []
     objects.append(
         {
             "apiVersion": API,

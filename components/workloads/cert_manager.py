@@ -13,13 +13,15 @@ NAMESPACE = "cert-manager"
 
 
 # The chart's components and their images (quay.io/jetstack/cert-manager-<name>).
-COMPONENTS = {"": "controller", "webhook": "webhook", "cainjector": "cainjector", "startupapicheck": "startupapicheck"}
+COMPONENTS = {"": "controller", "webhook": "webhook", "cainjector": "cainjector", "startupapicheck": "startupapicheck",
+              "acmesolver": "acmesolver"}
 
 
 def values(placement: Placement, image_registry: str | None = None) -> dict[str, object]:
     def component(image: str) -> dict[str, object]:
         out: dict[str, object] = {}
-        if placement.node_selector:
+        # acmesolver pods are started by the controller for ACME challenges; the chart only takes their image.
+        if placement.node_selector and image != "acmesolver":
             out["nodeSelector"] = dict(placement.node_selector)
         if image_registry:
             out["image"] = {"repository": f"{image_registry}/jetstack/cert-manager-{image}"}
@@ -31,8 +33,8 @@ def values(placement: Placement, image_registry: str | None = None) -> dict[str,
         **component(COMPONENTS[""]),
     }
     for key, image in COMPONENTS.items():
-        if key:
-            result[key] = component(image)
+        if key and (values_of := component(image)):
+            result[key] = values_of
     return result
 
 

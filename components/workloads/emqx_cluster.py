@@ -113,8 +113,9 @@ class EmqxCluster(pulumi.ComponentResource):
         previous: list[pulumi.Resource] = [ns, *after]
         for obj in tls_objects:
             spec_input: pulumi.Input[dict[str, Any]] = obj["spec"]
-            if obj["metadata"]["name"] == inputs.tls_secret_name:
-                # Clients that verify the server dial the load balancer's address: it must be on the certificate.
+            if obj["metadata"]["name"] == inputs.tls_secret_name and emqx.certificates.issuer_kind is None:
+                # Clients that verify the server dial the load balancer's address: it must be on the certificate
+                # (our own CA only: a public CA refuses private addresses).
                 spec_input = pulumi.Output.from_input(platform.listener_addresses).apply(
                     lambda ips, spec=obj["spec"]: {**spec, "ipAddresses": list(ips)} if ips else spec
                 )
