@@ -20,6 +20,7 @@ from components import sizing, tuning
 from components.config_reader import Problems, Section, dns_name_problem
 from components.emqx_versions import EmqxRelease, parse_release
 from components.network_plan import NetworkPlan, plan_network
+from components.render.emqx import max_ports
 
 PROJECT = "emqx-platform"
 
@@ -291,6 +292,13 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     target = _target(root)
     production = root.boolean("production", False)
     tags = root.string_map("tags", kind="tag")
+    reserved_tags = sorted({k for k, _ in tags} & {"stack", "project", "component", "pool"})
+    if reserved_tags:
+        problems.add("tags", f"{', '.join(reserved_tags)} are set by the program on every resource",
+                     "use other tag keys")
+    if len(tags) > 16:
+        problems.add("tags", f"{len(tags)} tags; Alibaba Cloud allows 20 per resource and the program sets up to 4",
+                     "use at most 16")
 
     cluster = _cluster(root.section("cluster"), target)
     emqx = _emqx(root.section("emqx"), production)
@@ -329,6 +337,16 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                      "an Alibaba Cloud ESSD disk, so the volume would never be provisioned", "use at least 20")
     if target != "existing" and "kubeconfig" in values:
         problems.add("kubeconfig", "only applies when target is 'existing'", "remove it: the stack makes its own")
+    if target is not None and target != "existing":
+        for toggle, installed in (("installCertManager", charts.install_cert_manager),
+                                  ("installOperator", charts.install_operator)):
+            if not installed:
+                problems.add(f"charts.{toggle}", f"false only makes sense on an existing cluster; the {target} "
+                             "cluster this stack creates has nothing installed", "remove it")
+    if (emqx is not None and emqx.release.legacy
+            and tuple(int(p) for p in charts.emqx_operator_version.split(".")[:2]) >= (2, 3)):
+        problems.add("charts.emqxOperatorVersion", f"{charts.emqx_operator_version} no longer serves "
+                     "apps.emqx.io/v1beta4, which EMQX 4.4 needs", "stay on 2.2.x (e.g. 2.2.29) while you run 4.4")
     if target == "aws":
         problems.add(
             "target",
@@ -380,6 +398,11 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                     "one EMQX pod per node",
                     f"use at least {plan.cores + plan.replicants}, or leave it unset to follow the sizing",
                 )
+            ports = max_ports(plan.max_connections_per_node)
+            if nofile_override is not None and nofile_override <= ports:
+                problems.add("tuning.nofile", f"{nofile_override} is not above node.max_ports ({ports}, from the "
+                             "sizing): EMQX would run out of file descriptors before reaching its planned connections",
+                             f"use more than {ports}, or leave it unset")
             try:
                 profile = tuning.build_profile(
                     max_connections_per_node=plan.max_connections_per_node,
@@ -445,7 +468,8 @@ def _secret(values: Mapping[str, Any], key: str) -> pulumi.Output[str] | None:
     value = values.get(key)
     if value is None:
         return None
-    return pulumi.Output.secret(value if isinstance(value, str) else json.dumps(value))
+    # `pulumi config set --secret licenseKey "$(cat file)"` keeps a trailing newline that is not part of the key.
+    return pulumi.Output.secret(value.strip() if isinstance(value, str) else json.dumps(value))
 
 
 def _emqx_pool_room(pool: NodePoolSettings, plan: sizing.SizingPlan) -> NodePoolSettings:
@@ -561,10 +585,10 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
                              hint="an EMQX release such as 5.8.9 or 5.10.3")
     repository = section.string("imageRepository", None, pattern=r"[a-z0-9./_-]+(:\d+)?[a-z0-9./_-]*",
                                 hint="a registry path such as registry.example.com/emqx/emqx")
-    # At most 40 characters: the operator derives Services and pods from it (<name>-listeners, <name>-dashboard,
-    # <name>-replicant-<hash>-<suffix>), which must stay within Kubernetes' 63.
-    name = section.string("name", "emqx", pattern=r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?",
-                          hint="a DNS label of at most 40 characters such as emqx")
+    # At most 36 characters: the operator names the core StatefulSet <name>-core-<hash of up to 10>, and its pods'
+    # controller-revision-hash label <statefulset>-<hash of up to 10> must fit Kubernetes' 63.
+    name = section.string("name", "emqx", pattern=r"[a-z0-9]([-a-z0-9]{0,34}[a-z0-9])?",
+                          hint="a DNS label of at most 36 characters such as emqx")
     namespace = section.string("namespace", "emqx", pattern=DNS_LABEL, hint="a DNS label such as emqx")
     cores = section.integer("cores", None, minimum=1, maximum=31)
     replicants = section.integer("replicants", None, minimum=0, maximum=500)

@@ -507,7 +507,7 @@ def default_nofile(max_connections_per_node: int) -> int:
     """Open files for EMQX: at least EMQX's 2097152, else twice the connection target rounded up to a power of two.
 
     One socket per MQTT client, plus room for the reconnect storm in which old sockets linger while the same clients
-    open new ones, plus EMQX's own files and cluster sockets; the power of two matches how EMQX sizes node.max_ports.
+    open new ones, plus EMQX's own files and cluster sockets; always above the node.max_ports the renderer sets.
     """
     return max(EMQX_MIN_NOFILE, _next_power_of_two(2 * max_connections_per_node))
 

@@ -53,7 +53,7 @@ def _cr(spec: dict, kind: str = "EMQX", api: str = "apps.emqx.io/v2beta1") -> di
 
 def test_hocon_parses_and_carries_the_limits() -> None:
     conf: Any = ConfigFactory.parse_string(hocon(INPUTS))  # pyhocon ships no type hints
-    assert conf.get_int("node.max_ports") == 3_610_342 + 65_536
+    assert conf.get_int("node.max_ports") == 3_610_342 + 180_517  # + 5% for EMQX's own ports
     for kind, port in (("tcp", 1883), ("ssl", 8883), ("ws", 8083), ("wss", 8084)):
         listener: Any = conf.get_config(f"listeners.{kind}.default")
         assert listener.get_string("bind") == f"0.0.0.0:{port}"
@@ -67,7 +67,7 @@ def test_hocon_parses_and_carries_the_limits() -> None:
 def test_max_ports_bounds_all_listeners_together() -> None:
     # Four listeners may each take max_connections; the port limit is what keeps their sum near one node's worth.
     for connections in (10_000, 1_000_000, 3_610_342):
-        assert connections < max_ports(connections) <= connections + 65_536
+        assert connections < max_ports(connections) <= max(connections * 1.05, connections + 4096)
     # EMQX's schema: node.max_ports in 1024..134217727.
     assert max_ports(1) >= 1024 and max_ports(100_000_000) <= 134_217_727
 

@@ -410,3 +410,19 @@ def test_make_preview_command_works_offline_and_fast(stack: str, tmp_path: Path)
     assert (tmp_path / stack / "plan.json").is_file() and any((tmp_path / stack / "manifests").iterdir())
     assert "kernel tuning:" in done.stdout and "resources:" in done.stdout
     assert elapsed < 5, f"make preview STACK={stack} took {elapsed:.1f}s"
+
+
+def test_a_new_licence_restarts_the_pods_without_revealing_the_key() -> None:
+    from preview import engine
+
+    def digest(licence: str) -> str:
+        config, secret_keys = engine.config_from_mapping(_config("prod") | {"licenseKey": {"secure": "x"}})
+        config["emqx-platform:licenseKey"] = licence
+        rec = engine.run_program(ROOT / "__main__.py", stack="prod", config=config, secret_keys=secret_keys)
+        spec = rec.one(EMQX_TOKEN).inputs["spec"]
+        assert licence.strip() not in str(spec)
+        return spec["replicantTemplate"]["metadata"]["annotations"]["emqx-platform/restart-digest"]
+
+    first = digest("licence-one-0123456789")
+    assert digest("licence-two-0123456789") != first
+    assert digest("licence-one-0123456789\n") == first  # a trailing newline from $(cat file) is not a new licence

@@ -346,7 +346,7 @@ def test_contradicting_tuning_overrides_are_config_errors_not_tracebacks() -> No
     ({"monitoring": {"labels": {"bad key!": "x"}}}, "monitoring.labels.bad key!"),
     ({"tags": {"aliyun:owner": "me"}}, "tags.aliyun:owner"),
     ({"network__adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "network.adminCidrs[0]"),
-    ({"emqx__name": "a" * 41}, "emqx.name"),
+    ({"emqx__name": "a" * 37}, "emqx.name"),
     ({"licenseKey": "k"}, "licenseKey"),
 ])
 def test_values_that_would_fail_at_apply_time_are_refused(changes: dict[str, Any], key: str) -> None:
@@ -366,3 +366,26 @@ def test_existing_cluster_version_is_required() -> None:
 def test_own_issuer_needs_the_names_clients_dial() -> None:
     values = with_changes(ALICLOUD, emqx__tls={"issuerKind": "ClusterIssuer", "issuerName": "letsencrypt"})
     assert "mqtt.example.com" in one_about(problems(values), "emqx.tls.dnsNames")
+
+
+def test_install_toggles_only_apply_to_existing_clusters() -> None:
+    values = with_changes(ALICLOUD, charts={"installOperator": False})
+    assert "existing cluster" in one_about(problems(values), "charts.installOperator")
+    ok(with_changes(EXISTING, charts={"installOperator": False, "installCertManager": False}))
+
+
+def test_emqx_4_4_needs_an_operator_that_still_serves_v1beta4() -> None:
+    values = with_changes(EXISTING, emqx__edition="enterprise", emqx__version="4.4.19", licenseKey="k",
+                          charts={"emqxOperatorVersion": "2.3.0"})
+    assert "v1beta4" in one_about(problems(values), "charts.emqxOperatorVersion")
+
+
+def test_open_file_limit_must_exceed_the_port_limit() -> None:
+    values = with_changes(ENTERPRISE, tuning={"nofile": 65536})
+    assert "node.max_ports" in one_about(problems(values), "tuning.nofile")
+
+
+def test_program_tags_cannot_be_overridden_or_exceed_the_cloud_limit() -> None:
+    assert "set by the program" in one_about(problems(with_changes(ALICLOUD, tags={"stack": "x"})), "tags")
+    many = {f"k{i}": "v" for i in range(17)}
+    assert "at most 16" in one_about(problems(with_changes(ALICLOUD, tags=many)), "tags")

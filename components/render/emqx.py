@@ -79,14 +79,11 @@ class EmqxSpecInputs:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-# Erlang ports besides client sockets: cluster links, files, the dashboard, internal ports.
-PORT_SLACK = 65536
-
-
 def max_ports(max_connections_per_node: int) -> int:
-    """The Erlang port limit. Listener max_connections count per listener (four of them), so this is what bounds
-    all of a node's client sockets together to its planned capacity."""
-    return max_connections_per_node + PORT_SLACK
+    """The Erlang port limit: the node's client capacity plus 5% (at least 4096) for cluster links, files, the
+    dashboard and internal ports. Listener max_connections count per listener, so this is the only node-wide
+    ceiling; Erlang may round it up (EMQX's docs), so it bounds the total only roughly."""
+    return max_connections_per_node + max(4096, max_connections_per_node // 20)
 
 
 def hocon(inputs: EmqxSpecInputs) -> str:
