@@ -426,3 +426,11 @@ def test_a_new_licence_restarts_the_pods_without_revealing_the_key() -> None:
     first = digest("licence-one-0123456789")
     assert digest("licence-two-0123456789") != first
     assert digest("licence-one-0123456789\n") == first  # a trailing newline from $(cat file) is not a new licence
+
+
+def test_every_cloud_resource_is_created_in_the_stacks_region(prod) -> None:
+    # Not in whatever region the shell's ALICLOUD_REGION says: zones were validated against cloud.region.
+    provider = prod.one("pulumi:providers:alicloud")
+    assert provider.inputs["region"] == "cn-hangzhou"
+    cloud = [r for r in prod.resources if r.type.startswith("alicloud:")]
+    assert cloud and {r.provider for r in cloud} == {provider.name}

@@ -111,8 +111,11 @@ class AckCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_pools),
             )
 
-        credential = alicloud.cs.get_cluster_credential_output(cluster_id=cluster.id,
-                                                               opts=pulumi.InvokeOutputOptions(parent=self))
+        # The same (inherited) provider, hence region, as the cluster itself.
+        provider = cluster.get_provider("alicloud")
+        credential = alicloud.cs.get_cluster_credential_output(
+            cluster_id=cluster.id, opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        )
         self.kubeconfig = pulumi.Output.secret(credential.kube_config.apply(lambda k: k or ""))
         # cluster_identifier: while the kubeconfig is unknown (first preview) the provider must not look replaced,
         # or every Kubernetes resource would show as a replacement.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_alicloud as alicloud
 
 from components.alicloud.cluster import AckCluster, pool_placement
 from components.alicloud.loadbalancer import NODE_PORTS, ClassicLoadBalancer
@@ -19,6 +20,7 @@ DEFAULT_STORAGE_CLASS = "alicloud-disk-topology-alltype"
 
 class AlicloudPlatform(pulumi.ComponentResource):
     platform: Platform
+    provider: alicloud.Provider
     cluster_id: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     endpoints: pulumi.Output[dict[str, str]]
@@ -28,7 +30,11 @@ class AlicloudPlatform(pulumi.ComponentResource):
         super().__init__("emqx-platform:alicloud:Platform", name, None, opts)
         assert settings.cloud and settings.network and settings.network.plan
         assert settings.system_pool and settings.emqx_pool
-        child = pulumi.ResourceOptions(parent=self)
+        # The region comes from the stack (cloud.region), never from whatever ALICLOUD_REGION the shell happens to
+        # hold: zones and the address plan were validated against it. Children inherit this provider.
+        self.provider = alicloud.Provider(f"{name}-alicloud", region=settings.cloud.region,
+                                          opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, providers=[self.provider])
         tags = {"stack": settings.stack, "project": settings.project, **dict(settings.tags)}
         plan = settings.network.plan
 
