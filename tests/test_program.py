@@ -434,3 +434,9 @@ def test_every_cloud_resource_is_created_in_the_stacks_region(prod) -> None:
     assert provider.inputs["region"] == "cn-hangzhou"
     cloud = [r for r in prod.resources if r.type.startswith("alicloud:")]
     assert cloud and {r.provider for r in cloud} == {provider.name}
+
+
+def test_nodes_boot_after_their_route_to_the_internet(prod) -> None:
+    snat = {r.name for r in prod.by_type("alicloud:vpc/snatEntry:SnatEntry")}
+    cluster = prod.one("alicloud:cs/managedKubernetes:ManagedKubernetes")
+    assert len(snat) == 3 and snat <= set(cluster.dependencies)

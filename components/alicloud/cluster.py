@@ -44,6 +44,7 @@ class AckCluster(pulumi.ComponentResource):
         allowed_unsafe_sysctls: Sequence[str],
         tags: Mapping[str, str],
         protect: bool,
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("emqx-platform:alicloud:AckCluster", name, None, opts)
@@ -72,7 +73,7 @@ class AckCluster(pulumi.ComponentResource):
                 alicloud.cs.ManagedKubernetesAddonArgs(name="csi-provisioner"),
             ],
             tags=tagged,
-            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, depends_on=list(after)),
         )
         self.cluster_id = cluster.id
         self.node_pools = []

@@ -20,6 +20,8 @@ class AlicloudNetwork(pulumi.ComponentResource):
     node_vswitch_ids: list[pulumi.Output[str]]
     pod_vswitch_ids: list[pulumi.Output[str]]
     security_group_id: pulumi.Output[str]
+    # What must exist before a node boots: its route to the internet (image pulls, ACK's own node setup).
+    egress: list[pulumi.Resource]
 
     def __init__(
         self,
@@ -63,10 +65,12 @@ class AlicloudNetwork(pulumi.ComponentResource):
                                       bandwidth="100", tags=tagged, opts=child)
         binding = alicloud.ecs.EipAssociation(f"{name}-nat-eip", allocation_id=eip.id, instance_id=nat.id,
                                               instance_type="Nat", opts=child)
+        self.egress = []
         for zone, vsw_id in zip(plan.zones, self.node_vswitch_ids, strict=True):
-            alicloud.vpc.SnatEntry(f"{name}-snat-{zone.zone}", snat_table_id=nat.snat_table_ids,
+            snat = alicloud.vpc.SnatEntry(f"{name}-snat-{zone.zone}", snat_table_id=nat.snat_table_ids,
                                    source_vswitch_id=vsw_id, snat_ip=eip.ip_address,
                                    opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]))
+            self.egress.append(snat)
 
         # inner_access_policy Accept lets the nodes of this group reach each other (kubelet, overlay, EMQX
         # cluster ports); everything from outside the group is listed below, port by port.

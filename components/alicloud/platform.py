@@ -60,6 +60,8 @@ class AlicloudPlatform(pulumi.ComponentResource):
             allowed_unsafe_sysctls=settings.tuning.kubelet_allowed_unsafe_sysctls(),
             tags=tags,
             protect=settings.production,
+            # Nodes pull images and run ACK's setup as they boot: the NAT route must be there first.
+            after=network.egress,
             opts=child,
         )
         lb = ClassicLoadBalancer(name, settings=settings.load_balancer, vswitch_id=network.node_vswitch_ids[0],
