@@ -26,13 +26,15 @@ if settings.target == "alicloud":
 else:
     platform = ExistingCluster(name, settings).platform
 
-k8s_opts = pulumi.ResourceOptions(provider=platform.provider, depends_on=list(platform.depends_on))
+# A component's depends_on does not reach its children: each release is handed what it must wait for.
+k8s_opts = pulumi.ResourceOptions(provider=platform.provider)
 shared = settings.target == "existing"
-before_operator: list[pulumi.Resource] = []
+before_operator: list[pulumi.Resource] = list(platform.depends_on)
 if settings.charts.install_cert_manager:
     before_operator.append(CertManager(name, version=settings.charts.cert_manager_version,
                                        placement=platform.system_placement, shared=shared,
-                                       image_registry=settings.charts.image_registry, opts=k8s_opts).release)
+                                       image_registry=settings.charts.image_registry, after=platform.depends_on,
+                                       opts=k8s_opts).release)
 before_emqx: list[pulumi.Resource] = list(before_operator)
 if settings.charts.install_operator:
     before_emqx = [EmqxOperator(name, version=settings.charts.emqx_operator_version,

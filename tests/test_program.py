@@ -440,3 +440,9 @@ def test_nodes_boot_after_their_route_to_the_internet(prod) -> None:
     snat = {r.name for r in prod.by_type("alicloud:vpc/snatEntry:SnatEntry")}
     cluster = prod.one("alicloud:cs/managedKubernetes:ManagedKubernetes")
     assert len(snat) == 3 and snat <= set(cluster.dependencies)
+
+
+def test_charts_wait_for_the_node_pools(prod) -> None:
+    pools = {r.name for r in prod.by_type("alicloud:cs/nodePool:NodePool")}
+    for release in prod.by_type("kubernetes:helm.sh/v3:Release"):
+        assert pools <= set(release.dependencies), release.name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -42,7 +44,7 @@ class CertManager(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
     def __init__(self, name: str, *, version: str, placement: Placement, shared: bool = False,
-                 image_registry: str | None = None,
+                 image_registry: str | None = None, after: Sequence[pulumi.Resource] = (),
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:workloads:CertManager", name, None, opts)
         self.release = pinned_release(
@@ -53,6 +55,7 @@ class CertManager(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=values(placement, image_registry),
             parent=self,
+            depends_on=after,
             shared=shared,
         )
         self.register_outputs({"status": self.release.status})
