@@ -387,10 +387,16 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
             problems.extend(_topology_problems(plan, emqx.release, production, "licenseKey" in values))
             if emqx_pool is not None:
                 emqx_pool = _emqx_pool_room(emqx_pool, plan)
-                if production and emqx_pool.rollout_surge == 0:
+                peak = plan.cores + plan.replicants
+                surge = emqx_pool.rollout_surge or 0
+                if production and surge == 0:
                     problems.add("nodePools.emqx.rolloutSurge", "0 leaves no node for the operator's blue-green "
                                  "rollout, so an image or resource change would hang with new pods Pending",
-                                 f"leave it unset (derived: {plan.cores + plan.replicants}) or raise it")
+                                 f"leave it unset (derived: {peak}) or raise it")
+                elif 0 < surge < peak:
+                    problems.add("nodePools.emqx.rolloutSurge", f"{surge} nodes cannot hold the new cluster the "
+                                 f"operator starts beside the old one ({peak} pods, one per node), so a rollout "
+                                 "would hang", f"use at least {peak}, or 0 for a fixed pool you scale by hand")
             if emqx_pool is not None and emqx_pool.count and emqx_pool.count < plan.cores + plan.replicants:
                 problems.add(
                     "nodePools.emqx.count",

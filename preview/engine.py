@@ -167,6 +167,7 @@ class RecordedCall:
     token: str
     args: dict[str, Any]
     mocked: bool
+    provider: str | None = None  # the provider instance's name, None for the default provider
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,7 @@ class _Journal:
         self.lock = threading.Lock()
         self.registrations: list[_Registration] = []
         self.by_urn: dict[str, _Registration] = {}
-        self.calls: list[tuple[str, dict[str, Any], bool]] = []
+        self.calls: list[tuple[str, dict[str, Any], bool, str | None]] = []
         self.component_outputs: dict[str, dict[str, Any]] = {}
         self.generated_secrets: set[str] = set()
         self.diagnostics: list[tuple[str, str]] = []
@@ -401,9 +402,8 @@ def _make_mocks(journal: _Journal) -> Any:
             result, generated = _materialise(fake(unwrap(args.args)) if fake else {})
             with journal.lock:
                 journal.generated_secrets |= generated
-                journal.calls.append(
-                    (args.token, _plain(json.loads(json.dumps(args.args, default=str))), fake is not None)
-                )
+                journal.calls.append((args.token, _plain(json.loads(json.dumps(args.args, default=str))),
+                                      fake is not None, _provider_name(args.provider or "")))
             return result, []
 
     return PreviewMocks()
@@ -634,7 +634,7 @@ def _build_recording(
         )
         for r in journal.registrations
     )
-    calls = tuple(RecordedCall(token=t, args=redact(a, secrets), mocked=m) for t, a, m in journal.calls)
+    calls = tuple(RecordedCall(token=t, args=redact(a, secrets), mocked=m, provider=p) for t, a, m, p in journal.calls)
     return Recording(
         stack=stack,
         resources=resources,

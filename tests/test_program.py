@@ -446,3 +446,26 @@ def test_charts_wait_for_the_node_pools(prod) -> None:
     pools = {r.name for r in prod.by_type("alicloud:cs/nodePool:NodePool")}
     for release in prod.by_type("kubernetes:helm.sh/v3:Release"):
         assert pools <= set(release.dependencies), release.name
+
+
+def test_cluster_credentials_come_from_the_stacks_provider(prod) -> None:
+    (call,) = [c for c in prod.calls if c.token == "alicloud:cs/getClusterCredential:getClusterCredential"]
+    assert call.provider == prod.one("pulumi:providers:alicloud").name
+
+
+def test_emqx_nodes_split_evenly_over_the_zones(run_stack) -> None:
+    config = _config("prod")
+    config["emqx"]["replicants"] = 4  # 7 nodes over 3 zones: 3 + 2 + 2, not 3 + 3 + 3
+    pools = sorted((r.inputs["scalingConfig"]["minSize"], r.inputs["scalingConfig"]["maxSize"])
+                   for r in run_stack(config).by_type("alicloud:cs/nodePool:NodePool") if "scalingConfig" in r.inputs)
+    assert pools == [(2, 4), (2, 4), (3, 6)]
+
+
+def test_terway_pods_get_the_route_out(run_stack) -> None:
+    config = _config("prod")
+    config["network"] = {"vpcCidr": "10.20.0.0/16", "plugin": "terway", "serviceCidr": "172.21.0.0/20",
+                         "clientCidrs": ["10.0.0.0/8"], "adminCidrs": ["10.20.0.0/16"]}
+    rec = run_stack(config)
+    snat = {r.inputs["sourceVswitchId"] for r in rec.by_type("alicloud:vpc/snatEntry:SnatEntry")}
+    pod_vswitches = {r.name + "-id" for r in rec.by_type("alicloud:vpc/switch:Switch") if "-pods-" in r.name}
+    assert len(pod_vswitches) == 3 and pod_vswitches <= snat

@@ -389,3 +389,9 @@ def test_program_tags_cannot_be_overridden_or_exceed_the_cloud_limit() -> None:
     assert "set by the program" in one_about(problems(with_changes(ALICLOUD, tags={"stack": "x"})), "tags")
     many = {f"k{i}": "v" for i in range(17)}
     assert "at most 16" in one_about(problems(with_changes(ALICLOUD, tags=many)), "tags")
+
+
+def test_partial_rollout_room_is_refused() -> None:
+    msg = one_about(problems(with_changes(ENTERPRISE, nodePools__emqx__rolloutSurge=2)), "nodePools.emqx.rolloutSurge")
+    assert "at least 6" in msg
+    ok(with_changes(ENTERPRISE, production=False, nodePools__emqx__rolloutSurge=0))

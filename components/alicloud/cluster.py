@@ -4,7 +4,6 @@ pool; its kubeconfig (a secret) feeds the kubernetes.Provider every workload use
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -44,6 +43,7 @@ class AckCluster(pulumi.ComponentResource):
         allowed_unsafe_sysctls: Sequence[str],
         tags: Mapping[str, str],
         protect: bool,
+        cloud_provider: pulumi.ProviderResource | None = None,
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -82,10 +82,13 @@ class AckCluster(pulumi.ComponentResource):
                                           taints=(), tuning=None, sysctls=()))
         # One EMQX pool per zone: the autoscaler can only add a node in the zone a Pending pod needs (cores spread
         # over zones, core volumes are zonal disks) when each pool lives in one zone.
-        per_zone = math.ceil(emqx_pool.count / len(zones))
-        surge = math.ceil((emqx_pool.rollout_surge or 0) / len(zones))
-        for zone, vswitch_id in zip(zones, node_vswitch_ids, strict=True):
-            zonal = replace(emqx_pool, name=f"{emqx_pool.name}-{zone}", count=per_zone, rollout_surge=surge)
+        # Nodes and rollout room split as evenly as they go; the autoscaler adds the rest where pods need it.
+        surge = emqx_pool.rollout_surge or 0
+        for i, (zone, vswitch_id) in enumerate(zip(zones, node_vswitch_ids, strict=True)):
+            at_rest, room = _share(emqx_pool.count, len(zones), i), _share(surge, len(zones), i)
+            if at_rest + room == 0:
+                continue
+            zonal = replace(emqx_pool, name=f"{emqx_pool.name}-{zone}", count=at_rest, rollout_surge=room)
             self.node_pools.append(self._pool(name, cluster, zonal, [vswitch_id], security_group_id, tagged,
                                               taints=((EMQX_TAINT_KEY, "emqx", "NoSchedule"),), tuning=pre_user_data,
                                               sysctls=allowed_unsafe_sysctls, label=emqx_pool.name))
@@ -113,9 +116,9 @@ class AckCluster(pulumi.ComponentResource):
             )
 
         # The same (inherited) provider, hence region, as the cluster itself.
-        provider = cluster.get_provider("alicloud")
+        # Asked of the stack's own provider (its region), like every resource here.
         credential = alicloud.cs.get_cluster_credential_output(
-            cluster_id=cluster.id, opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+            cluster_id=cluster.id, opts=pulumi.InvokeOutputOptions(parent=self, provider=cloud_provider)
         )
         self.kubeconfig = pulumi.Output.secret(credential.kube_config.apply(lambda k: k or ""))
         # cluster_identifier: while the kubeconfig is unknown (first preview) the provider must not look replaced,
@@ -130,10 +133,10 @@ class AckCluster(pulumi.ComponentResource):
               sysctls: Sequence[str], label: str | None = None) -> alicloud.cs.NodePool:
         kubelet = (alicloud.cs.NodePoolKubeletConfigurationArgs(allowed_unsafe_sysctls=list(sysctls))
                    if sysctls else None)
-        surge = pool.rollout_surge or 0
-        # A pool with rollout room scales between its size and size + surge; desired_size does not apply then.
-        scaling = (alicloud.cs.NodePoolScalingConfigArgs(enable=True, min_size=pool.count, max_size=pool.count + surge)
-                   if surge else None)
+        room = pool.rollout_surge or 0
+        # A pool with rollout room scales between its size and size + room; desired_size does not apply then.
+        scaling = (alicloud.cs.NodePoolScalingConfigArgs(enable=True, min_size=pool.count, max_size=pool.count + room)
+                   if room else None)
         return alicloud.cs.NodePool(
             f"{name}-{pool.name}",
             node_pool_name=f"{name}-{pool.name}",
@@ -156,6 +159,11 @@ class AckCluster(pulumi.ComponentResource):
             tags={**tags, "pool": label or pool.name},
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def _share(total: int, parts: int, index: int) -> int:
+    """Part `index` of `total` split over `parts` as evenly as whole numbers allow (the first ones get the rest)."""
+    return total // parts + (1 if index < total % parts else 0)
 
 
 def pool_placement(pool_name: str, *, dedicated: bool) -> tuple[dict[str, str], list[dict[str, str]]]:

@@ -66,10 +66,15 @@ class AlicloudNetwork(pulumi.ComponentResource):
         binding = alicloud.ecs.EipAssociation(f"{name}-nat-eip", allocation_id=eip.id, instance_id=nat.id,
                                               instance_type="Nat", opts=child)
         self.egress = []
-        for zone, vsw_id in zip(plan.zones, self.node_vswitch_ids, strict=True):
-            snat = alicloud.vpc.SnatEntry(f"{name}-snat-{zone.zone}", snat_table_id=nat.snat_table_ids,
-                                   source_vswitch_id=vsw_id, snat_ip=eip.ip_address,
-                                   opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]))
+        # Terway pods have addresses of their own in the pod vSwitches: they need the route out too (image pulls
+        # by init containers, cert-manager reaching an ACME server).
+        routed = [(f"{name}-snat-{z.zone}", vsw) for z, vsw in zip(plan.zones, self.node_vswitch_ids, strict=True)]
+        routed += [(f"{name}-snat-pods-{z.zone}", vsw)
+                   for z, vsw in zip([z for z in plan.zones if z.pod_cidr], self.pod_vswitch_ids, strict=True)]
+        for snat_name, vsw_id in routed:
+            snat = alicloud.vpc.SnatEntry(snat_name, snat_table_id=nat.snat_table_ids, source_vswitch_id=vsw_id,
+                                          snat_ip=eip.ip_address,
+                                          opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]))
             self.egress.append(snat)
 
         # inner_access_policy Accept lets the nodes of this group reach each other (kubelet, overlay, EMQX

@@ -61,6 +61,7 @@ class AlicloudPlatform(pulumi.ComponentResource):
             tags=tags,
             protect=settings.production,
             # Nodes pull images and run ACK's setup as they boot: the NAT route must be there first.
+            cloud_provider=self.provider,
             after=network.egress,
             opts=child,
         )
