@@ -108,7 +108,6 @@ class CertificateSettings:
 @dataclass(frozen=True)
 class EmqxSettings:
     release: EmqxRelease
-    image: str
     name: str
     namespace: str
     capacity: sizing.CapacityTarget
@@ -213,10 +212,6 @@ class Settings:
     @property
     def has_license(self) -> bool:
         return self.license_key is not None
-
-    @property
-    def emqx_nodes(self) -> int:
-        return self.sizing.cores + self.sizing.replicants
 
     @property
     def pod_sysctls(self) -> list[dict[str, str]]:
@@ -510,8 +505,6 @@ def _cloud(section: Section, target: Target | None, production: bool) -> CloudSe
                     f"{zone!r} is not a zone of region {region!r}",
                     f"use zone ids that start with '{region}-'",
                 )
-    if production and 0 < len(zones) < 3:
-        pass  # strings(min_items=3) already reported it
     return CloudSettings(region=region or "", zones=zones)
 
 
@@ -635,7 +628,6 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
     assert payload is not None and qos is not None and keepalive is not None and core_gib is not None
     return EmqxSettings(
         release=release,
-        image=release.image,
         name=name,
         namespace=namespace,
         capacity=sizing.CapacityTarget(connections=connections, message_rate=rate, payload_bytes=payload, qos=qos,

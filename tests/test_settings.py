@@ -76,7 +76,7 @@ def test_the_smallest_alicloud_config_is_complete() -> None:
     assert s.target == "alicloud"
     assert s.cloud is not None and s.cloud.zones == ("cn-hangzhou-h", "cn-hangzhou-i")
     assert s.network is not None and s.network.plan is not None
-    assert s.emqx.image == "emqx/emqx:5.8.9"
+    assert s.emqx.release.image == "emqx/emqx:5.8.9"
     assert s.sizing.replicants == 0  # open source has no replicants
     assert s.emqx_pool is not None and s.emqx_pool.count == s.sizing.cores
     assert s.license_key is None
@@ -259,7 +259,7 @@ def test_legacy_enterprise_4_4_uses_the_v1beta4_kind() -> None:
     values = with_changes(EXISTING, emqx__edition="enterprise", emqx__version="4.4.19", licenseKey="k")
     s = ok(values)
     assert (s.emqx.release.api_version, s.emqx.release.kind) == ("apps.emqx.io/v1beta4", "EmqxEnterprise")
-    assert s.emqx.image == "emqx/emqx-ee:4.4.19"
+    assert s.emqx.release.image == "emqx/emqx-ee:4.4.19"
 
 
 # --- rebalance -------------------------------------------------------------------------------------------------

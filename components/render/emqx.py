@@ -94,7 +94,7 @@ def hocon(inputs: EmqxSpecInputs) -> str:
         # Clients send PINGREQ every keepalive; EMQX drops them after keepalive x multiplier of silence.
         "mqtt.keepalive_multiplier = 1.5",
     ]
-    for kind, name, port in LISTENERS:
+    for kind, _, port in LISTENERS:
         prefix = f"listeners.{kind}.default"
         lines.append(f'{prefix}.bind = "0.0.0.0:{port}"')
         lines.append(f"{prefix}.acceptors = {inputs.acceptors}")
@@ -105,7 +105,6 @@ def hocon(inputs: EmqxSpecInputs) -> str:
             lines.append(f'{prefix}.ssl_options.keyfile = "{TLS_MOUNT}/tls.key"')
             if inputs.tls_ca_file:
                 lines.append(f'{prefix}.ssl_options.cacertfile = "{TLS_MOUNT}/ca.crt"')
-        del name
     lines.append(f'dashboard.listeners.http.bind = "0.0.0.0:{DASHBOARD_PORT}"')
     if inputs.with_license:
         lines.append(f"# license.key comes from the environment ({LICENSE_ENV}), from Secret {inputs.secret_name}.")

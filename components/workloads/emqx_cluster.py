@@ -32,7 +32,7 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
     emqx, plan = settings.emqx, settings.sizing
     return EmqxSpecInputs(
         name=emqx.name,
-        image=emqx.image,
+        image=emqx.release.image,
         cores=plan.cores,
         replicants=plan.replicants,
         max_connections_per_node=plan.max_connections_per_node,

@@ -41,8 +41,7 @@ class Rebalances(pulumi.ComponentResource):
                 kind="Rebalance",
                 metadata={"name": object_name, "namespace": namespace},
                 spec=spec,
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(after),
-                                            # A changed run is a new object; never try to update one in place.
-                                            delete_before_replace=False, replace_on_changes=["spec"]),
+                # The content-derived name makes a changed run a new object, so nothing is ever updated in place.
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(after)),
             )
         self.register_outputs({})
