@@ -25,6 +25,17 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from preview import engine  # noqa: E402  (needs the repo root on sys.path first)
+from tests.repo_guard import install, outside_reads  # noqa: E402
+
+install(REPO_ROOT)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if outside_reads:
+        listed = "\n".join(f"  {p}" for p in sorted(set(outside_reads))[:20])
+        sys.stderr.write(f"\nerror: the tests read files outside the repository ({REPO_ROOT}):\n{listed}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 PROGRAM = REPO_ROOT / "__main__.py"
 STACKS_DIR = REPO_ROOT / "stacks"

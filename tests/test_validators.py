@@ -336,14 +336,14 @@ def test_unknown_kinds_are_errors_never_silent(obj: Any) -> None:
     assert validate_manifest(obj) != []
 
 
-def test_crds_dir_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv(validators.CRDS_ENV, str(tmp_path))
+def test_a_missing_crd_copy_is_an_error_not_a_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setattr(validators, "crds_dir", lambda version=validators.OPERATOR_VERSION: tmp_path)
     validators._crd_validator.cache_clear()
     try:
         with pytest.raises(FileNotFoundError):
             validate_crd_object(emqx())
     finally:
-        monkeypatch.delenv(validators.CRDS_ENV)
+        monkeypatch.undo()
         validators._crd_validator.cache_clear()
 
 

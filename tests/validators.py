@@ -2,7 +2,8 @@
 
 - Built-in kinds: kubernetes-validate's STRICT JSON schemas (unknown fields are errors). We build the
   validator ourselves from its packaged schemas so that every error is reported, not just the first.
-- EMQX Operator kinds: jsonschema over the CRD's openAPIV3Schema, read from the shared CRD copies and
+- EMQX Operator kinds: jsonschema over the CRD's openAPIV3Schema, read from the copies vendored in
+  schemas/emqx-operator/<operator version>/ (schemas/emqx-operator/SOURCE.md) and
   converted to what the API server enforces (structural schema: unknown fields are pruned, so a strict
   field validation rejects them; int-or-string; nullable; Go regexp syntax; list-type map/set keys).
 - cert-manager and Prometheus Operator kinds: JSON schemas generated from published models, installed on
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -31,15 +31,16 @@ from referencing import Registry, Resource
 
 DEFAULT_K8S_VERSION = "1.31"
 
-CRDS_ENV = "EMQX_CRDS_DIR"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENDORED_CRDS = REPO_ROOT / "schemas" / "emqx-operator"
+# The operator release whose CRDs validate what we emit: the chart version the program installs by default.
+OPERATOR_VERSION = "2.2.29"
 
 
-def crds_dir() -> Path:
-    """Where the EMQX Operator CRD copies live: $EMQX_CRDS_DIR, else shared/ beside the repository."""
-    override = os.environ.get(CRDS_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared/emqx-operator/crds"
+def crds_dir(version: str = OPERATOR_VERSION) -> Path:
+    """The vendored EMQX Operator CRDs of one operator release (inside the repository: a clone has nothing beside
+    it)."""
+    return VENDORED_CRDS / version
 
 
 # Only the storage versions: the deprecated ones are served but must never be emitted.
