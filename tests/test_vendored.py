@@ -58,6 +58,9 @@ _ESCAPES = (
 )
 
 
+ALLOW_MARK = "hostile path, read nowhere"
+
+
 def _files() -> list[Path]:
     out: list[Path] = []
     for entry in _SCANNED:
@@ -84,6 +87,9 @@ def test_no_test_or_tool_references_a_path_outside_the_repository() -> None:
         if path == Path(__file__):
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            # Comments read nothing; a hostile input that is a path (a stack named `../x`) says so on its line.
+            if line.lstrip().startswith("#") or ALLOW_MARK in line:
+                continue
             if any(p.search(line) for p in _ESCAPES) or _climbs_out(path, line):
                 offenders.append(f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}")
     assert not offenders, "paths outside the repository:\n" + "\n".join(offenders)
