@@ -2,7 +2,8 @@
 
 Runs the real program under Pulumi's mock engine with `stacks/Pulumi.<stack>.yaml`, prints what would be
 created, and writes plan.json, manifests and node user data under `<out>/<stack>/`.
-Exit status: 0 written, 2 the stack's configuration is invalid (nothing written), 1 anything else.
+Exit status: 0 written; 2 the stack name, the stack file or the configuration is invalid (nothing written, the
+message names the file, line and column where there is one); 1 anything else.
 """
 
 from __future__ import annotations
@@ -29,12 +30,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from components.settings import stack_name_problem  # the program's own rule; imported late, it loads pulumi
+
+    # The name first, before it becomes a path: `--stack ../x` must not read (or later write) outside the stacks
+    # and output directories, and a name the cloud cannot take is refused here as the program would refuse it.
+    refused = stack_name_problem(args.stack)
+    if refused:
+        print(f"error: stack name {refused[0]}\nhint: {refused[1]}", file=sys.stderr)
+        return 2
     stack_file = args.stacks_dir / f"Pulumi.{args.stack}.yaml"
     if not stack_file.is_file():
         print(f"error: no stack file {stack_file}", file=sys.stderr)
         return 2
     out_dir = args.out.resolve()
-    config, secret_keys = engine.load_stack_config(stack_file)
+    try:
+        config, secret_keys = engine.load_stack_config(stack_file)
+    except engine.StackFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: {stack_file}:1:1: cannot be read ({error.strerror})\nhint: check the file's permissions",
+              file=sys.stderr)
+        return 2
     try:
         recording = engine.run_program(args.program, stack=args.stack, config=config, secret_keys=secret_keys)
     except Exception as error:

@@ -21,6 +21,7 @@ import contextvars
 import json
 import logging
 import os
+import re
 import runpy
 import sys
 import threading
@@ -110,14 +111,168 @@ def config_from_mapping(values: Mapping[str, Any], project: str = PROJECT) -> tu
     return config, secret_keys
 
 
+class StackFileError(ValueError):
+    """A stack file that cannot be read as config: where (file, line, column), what, and a one-line fix."""
+
+    def __init__(self, path: Path | str, line: int, column: int, problem: str, hint: str) -> None:
+        self.path, self.line, self.column, self.problem, self.hint = str(path), line, column, problem, hint
+        super().__init__(f"{path}:{line}:{column}: {problem}\nhint: {hint}")
+
+
+# Bounds on a stack file, checked before YAML builds anything: a real stack file is a few KiB with a few hundred
+# values (a secure kubeconfig adds tens of KiB), so these only stop hostile or broken input.
+MAX_STACK_FILE_BYTES = 256 * 1024
+MAX_YAML_NODES = 20_000
+MAX_YAML_DEPTH = 32
+_ECHO = 60
+
+# Explicit tags a stack file may carry: the plain types the Pulumi CLI hands over. Anything else (`!!python/...`,
+# `!!binary`, `!!set`, `!!timestamp`, local `!tags`) is refused rather than built.
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq"))
+
+
+def _cut(text: str) -> str:
+    return repr(text) if len(text) <= _ECHO else f"{text[:_ECHO]!r}... ({len(text):,} characters)"
+
+
+class _MarkedProblem(yaml.YAMLError):
+    def __init__(self, mark: yaml.Mark | None, problem: str, hint: str) -> None:
+        super().__init__(problem)
+        self.mark, self.problem, self.hint = mark, problem, hint
+
+
+class _StackFileLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, stricter where a stack file must be unambiguous and bounded.
+
+    - Anchors and aliases are refused when composed, before anything could expand them (an alias bomb is a few
+      lines that expand to billions of nodes), and nodes and depth are counted while composing.
+    - A key given twice in one mapping, at any depth, is refused: YAML would keep the last one silently.
+    - Only YAML 1.2 core scalars resolve implicitly, as the Pulumi CLI's YAML reader does: `yes`/`on` stay text,
+      `2024-01-01` stays text (not a date), `1:30` stays text (not 90), `<<` is an ordinary key (no merge).
+    """
+
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, Any]]] = {}  # noqa: RUF012  (PyYAML's class-level table)
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _MarkedProblem(event.start_mark, "YAML anchors and aliases (&name, *name) are not accepted",
+                                 "write each value out in full")
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag != "!" and tag not in _PLAIN_TAGS:
+            raise _MarkedProblem(event.start_mark, f"the tag {_cut(str(tag))} is not accepted",
+                                 "remove the tag: stack files hold text, numbers, booleans, lists and mappings")
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            raise _MarkedProblem(event.start_mark, f"the file holds more than {MAX_YAML_NODES:,} values",
+                                 "a stack file sets a few hundred values at most; remove what is not config")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _MarkedProblem(event.start_mark, f"values are nested more than {MAX_YAML_DEPTH} levels deep",
+                                     "flatten the value; no setting nests that deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_seen: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:str"):
+                raise _MarkedProblem(key_node.start_mark, "a mapping key is not text",
+                                     "quote the key (e.g. 'on': or '1':), or remove it")
+            key = cast(str, key_node.value)
+            if key in first_seen:
+                first = first_seen[key].start_mark.line + 1
+                raise _MarkedProblem(key_node.start_mark, f"the key {_cut(key)} is given twice (first on line "
+                                     f"{first})", "keep one of them: YAML would silently keep only the last")
+            first_seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    # At most 40 digits: longer numerals stay text (Python refuses to parse over 4,300 digits anyway).
+    ("tag:yaml.org,2002:int", r"^[-+]?(?:0|[1-9][0-9_]{0,39})$", list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     # A dot or an exponent makes a float: `0777` stays text rather than becoming 777.0.
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]{0,39}\.[0-9_]{0,40})(?:[eE][-+]?[0-9]{1,3})?"
+     r"|[-+]?[0-9][0-9_]{0,39}[eE][-+]?[0-9]{1,3}"
+     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+.0123456789")),
+):
+    _StackFileLoader.add_implicit_resolver(_tag, re.compile(_pattern, re.ASCII), _first)
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _node_mark(node: yaml.Node | None) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (1, 1)
+
+
 def load_stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Read `stacks/Pulumi.<stack>.yaml` into (config, secret keys)."""
-    document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    """Read `stacks/Pulumi.<stack>.yaml` into (config, secret keys).
+
+    Raises StackFileError (file, line, column, hint) for anything that is not a readable, bounded YAML mapping
+    with a `config:` mapping; nothing of the file is built before its size, aliases, tags and depth are checked.
+    """
+    path = Path(path)
+    with path.open("rb") as handle:
+        data = handle.read(MAX_STACK_FILE_BYTES + 1)
+    if len(data) > MAX_STACK_FILE_BYTES:
+        raise StackFileError(path, 1, 1, f"the file is larger than {MAX_STACK_FILE_BYTES // 1024} KiB",
+                             "a stack file holds settings only; move large content out of it")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise StackFileError(path, line, column, f"the file is not UTF-8 (byte 0x{data[error.start]:02x})",
+                             "save the file as UTF-8") from None
+    loader: _StackFileLoader | None = None
+    try:
+        # The reader checks every character when it is made: inside the try, so a control character is reported.
+        loader = _StackFileLoader(text)
+        root = loader.get_single_node()
+        document = loader.construct_document(root) if root is not None else None
+    except _MarkedProblem as error:
+        line, column = (error.mark.line + 1, error.mark.column + 1) if error.mark else (1, 1)
+        raise StackFileError(path, line, column, error.problem, error.hint) from None
+    except yaml.reader.ReaderError as error:
+        line, column = _line_column(text, error.position)
+        raise StackFileError(path, line, column, f"the character U+{error.character:04X} is not allowed in YAML",
+                             "remove control characters from the file") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = " ".join(p for p in (error.context, error.problem) if p) or "not valid YAML"
+        raise StackFileError(path, line, column, f"not valid YAML: {what}",
+                             "fix the YAML at that place (indentation, a missing ':' or closing quote)") from None
+    except yaml.YAMLError as error:  # any other parser complaint still names the file
+        raise StackFileError(path, 1, 1, f"not valid YAML: {_cut(str(error))}", "fix the YAML syntax") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if document is None:
+        return {}, []
     if not isinstance(document, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    raw = cast(dict[str, Any], document).get("config") or {}
+        raise StackFileError(path, *_node_mark(root), f"the file holds {type(document).__name__}, not a mapping",
+                             "a stack file is a mapping with a `config:` key")
+    config_node = next((v for k, v in cast(yaml.MappingNode, root).value if k.value == "config"), None)
+    raw = cast(dict[str, Any], document).get("config")
+    if raw is None:
+        return {}, []
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: 'config' must be a mapping")
+        raise StackFileError(path, *_node_mark(config_node), f"`config` holds {type(raw).__name__}, not a mapping",
+                             "write `config:` as a mapping of `namespace:key: value` lines")
     return config_from_mapping(cast(dict[str, Any], raw))
 
 
@@ -384,6 +539,25 @@ class _JournalHandler(logging.Handler):
             self.journal.diagnostics.append((record.levelname.lower(), record.getMessage()))
 
 
+def _overlay(computed: Any, inputs: Any) -> Any:
+    """The resource's state: its inputs, plus what the cloud computes, down to nested blocks.
+
+    A provider returns an input block with its computed fields filled in (an NLB's zone mappings come back with
+    each zone's address), so the fake's fields must survive inside the blocks the program passed, not only at the
+    top.
+    """
+    if isinstance(computed, dict) and isinstance(inputs, dict):
+        merged = dict(cast(dict[str, Any], computed))
+        for key, value in cast(dict[str, Any], inputs).items():
+            merged[key] = _overlay(merged[key], value) if key in merged else value
+        return merged
+    if isinstance(computed, list) and isinstance(inputs, list):
+        pairs = zip(cast(list[Any], computed), cast(list[Any], inputs), strict=False)
+        if len(cast(list[Any], computed)) == len(cast(list[Any], inputs)):
+            return [_overlay(c, i) for c, i in pairs]
+    return inputs
+
+
 def _make_mocks(journal: _Journal) -> Any:
     from pulumi.runtime import mocks
 
@@ -395,7 +569,7 @@ def _make_mocks(journal: _Journal) -> Any:
             with journal.lock:
                 journal.generated_secrets |= generated
             resource_id = args.resource_id or f"{args.name}-id"
-            return resource_id, {**state, **args.inputs}
+            return resource_id, _overlay(state, args.inputs)
 
         def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             fake = fakes.CALL_FAKES.get(args.token)
