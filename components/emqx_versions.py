@@ -2,12 +2,14 @@
 
 Facts (shared/reference/FACTS.md, section 2): 5.8.x is the last Apache-2.0 line (image emqx/emqx); from 5.9.0 the one
 image emqx/emqx is under the Business Source License and refuses to cluster without a licence key; core + replicant
-is Enterprise-only since 5.7; the operator's v2beta1 EMQX kind serves 5.1.1 and later, its v1beta4 kinds 4.4.14 up to
-below 5.0.
+is Enterprise-only since 5.8.0 (apps/emqx_conf/src/emqx_conf_schema.erl, v5.8.9: "Node role 'replicant' is only
+allowed in Enterprise edition since 5.8.0"; open-source 5.1 to 5.7 run them); the operator's v2beta1 EMQX kind
+serves 5.1.1 and later, its v1beta4 kinds 4.4.14 up to below 5.0.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,7 +40,15 @@ class EmqxRelease:
 
     @property
     def replicants_allowed(self) -> bool:
-        return self.edition == "enterprise" and not self.legacy
+        if self.legacy:
+            return False
+        return self.edition == "enterprise" or self.parts < (5, 8, 0)
+
+    @property
+    def license_from_file(self) -> bool:
+        """Reads `license.key = "file://..."` and re-reads the file every 2 minutes: EMQX Enterprise 5.4.0 and later
+        (apps/emqx_license, commit caaf8113fc first released in e5.4.0). 4.4 reads its licence file at start."""
+        return self.edition == "enterprise" and self.parts >= (5, 4, 0)
 
     @property
     def rebalance_allowed(self) -> bool:
@@ -52,10 +62,10 @@ class EmqxRelease:
 def parse_release(
     edition: str, version: str, repository: str | None, *, key: str = "emqx"
 ) -> tuple[EmqxRelease | None, list[str]]:
-    try:
-        major, minor, patch = (int(p) for p in version.split("."))
-    except ValueError:
-        return None, [f"{key}.version: {version!r} is not a release number; write it as 5.8.9"]
+    # ASCII digits only: int() also reads full-width and other Unicode digits ('５' -> 5).
+    if not re.fullmatch(r"[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}", version):
+        return None, [f"{key}.version: {version[:60]!r} is not a release number; write it as 5.8.9"]
+    major, minor, patch = (int(p) for p in version.split("."))
     v = (major, minor, patch)
     problems: list[str] = []
     if major == 4:

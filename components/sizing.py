@@ -403,3 +403,104 @@ def _plan(
         memory_utilisation=mem_used / (cap.pod_memory_mib * MIB),
         notes=tuple(notes),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reconnect storms and rollouts: how fast a node admits new connections, and how long the operator's blue-green
+# rollout takes at that pace. Pure functions of the plan; the renderers and the load balancer tier use them.
+
+# Estimate, not a measurement: the time within which the clients of a lost client node must all be admitted again.
+# Their reconnects spread over the survivors (the load balancer sends each to a healthy backend); each survivor
+# admits at the listener's max_conn_rate, and what it cannot take yet waits in the listen backlog or is refused and
+# retried by the client's backoff. A minute keeps the outage short without a CPU spike of TLS handshakes.
+STORM_ADMISSION_SECONDS = 60
+# Below this a node would throttle ordinary churn (deploys of client fleets, network blips): never plan lower.
+MIN_CONN_RATE_PER_NODE = 1_000
+# EMQX's evacuation waits wait_health_check (default 60 s; emqx_node_rebalance.hrl DEFAULT_WAIT_HEALTH_CHECK, the
+# operator 2.2.29 does not pass it) before evicting, then waits wait_takeover between connections and sessions.
+EVACUATION_HEALTH_CHECK_SECONDS = 60
+# Long enough for an evicted client's reconnect backoff, so its session is taken over rather than evicted.
+EVACUATION_WAIT_TAKEOVER_SECONDS = 60
+# The operator waits this long after the new pods are Available before it removes an old one.
+ROLLOUT_INITIAL_DELAY_SECONDS = 10
+# Estimates: scheduling, image pull and cluster join of the new pods (a node pool may have to add the rollout's
+# surge nodes first, which on ACK takes minutes), and the stop of each old pod (terminationGracePeriodSeconds 30).
+ROLLOUT_POD_START_SECONDS = 600
+ROLLOUT_POD_STOP_SECONDS = 30
+# pulumi.com/timeoutSeconds of the EMQX resource: the estimate times this margin, never under 30 minutes.
+ROLLOUT_TIMEOUT_MARGIN = 2.0
+ROLLOUT_TIMEOUT_FLOOR_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class Evacuation:
+    """The operator's updateStrategy.evacuationStrategy (and a Rebalance's rates): per second, per source node."""
+
+    conn_evict_rate: int
+    sess_evict_rate: int
+    wait_takeover: int
+
+
+def storm_connection_rate(plan: SizingPlan) -> int:
+    """Connections per second one client node admits per listener (`max_conn_rate`) during a reconnect storm.
+
+    After a client node is lost, its `connections_per_node` clients reconnect at once and spread over the
+    survivors; each survivor must admit its share within STORM_ADMISSION_SECONDS. With one client node there are
+    no survivors: its clients come back to the restarted node, which admits them all within the same time.
+    """
+    survivors = max(1, plan.client_nodes - 1)
+    rate = math.ceil(plan.connections_per_node / survivors / STORM_ADMISSION_SECONDS)
+    return max(MIN_CONN_RATE_PER_NODE, rate)
+
+
+def storm_cluster_rate(plan: SizingPlan) -> int:
+    """New connections per second the whole cluster admits at most (every client node at its `max_conn_rate`): what
+    the load balancer in front must pass without refusing."""
+    return storm_connection_rate(plan) * plan.client_nodes
+
+
+def evacuation(plan: SizingPlan) -> Evacuation:
+    """Eviction rates for the operator's blue-green rollout: a node is emptied no faster than one node admits the
+    evicted clients (they reconnect through the load balancer to the new nodes), so a rollout never causes more
+    load than the storm the plan already carries."""
+    rate = storm_connection_rate(plan)
+    return Evacuation(conn_evict_rate=rate, sess_evict_rate=rate, wait_takeover=EVACUATION_WAIT_TAKEOVER_SECONDS)
+
+
+def rollout_seconds(plan: SizingPlan, strategy: Evacuation, *, evacuates: bool) -> int:
+    """Upper estimate of one blue-green rollout by the EMQX Operator 2.2.29 (controllers/apps/v2beta1/sync_pods.go).
+
+    The operator starts the whole new core StatefulSet and replicant ReplicaSet, waits initialDelaySeconds after
+    they are Available, then removes the old pods one at a time: replicants first, then cores (oldest first; a
+    core goes only when no old replicant is left). An old node that holds sessions on Enterprise is evacuated
+    first (EMQX: wait_health_check, connections at conn_evict_rate, wait_takeover, sessions at sess_evict_rate;
+    counted as if every session outlived its connection); any other old node goes after waitTakeover.
+    `evacuates`: Enterprise (open source has no evacuation: its clients are cut and reconnect).
+    """
+    per_client_node = strategy.wait_takeover + ROLLOUT_POD_STOP_SECONDS
+    if evacuates:
+        per_client_node += (EVACUATION_HEALTH_CHECK_SECONDS
+                            + math.ceil(plan.connections_per_node / strategy.conn_evict_rate)
+                            + math.ceil(plan.connections_per_node / strategy.sess_evict_rate))
+    other_nodes = plan.cores + plan.replicants - plan.client_nodes
+    per_other_node = strategy.wait_takeover + ROLLOUT_POD_STOP_SECONDS
+    return (ROLLOUT_POD_START_SECONDS + ROLLOUT_INITIAL_DELAY_SECONDS + plan.client_nodes * per_client_node
+            + other_nodes * per_other_node)
+
+
+def rollout_timeout_seconds(plan: SizingPlan, strategy: Evacuation, *, evacuates: bool) -> int:
+    """How long Pulumi waits for the EMQX resource to be Ready again: the rollout estimate with a margin, whole
+    minutes."""
+    seconds = max(ROLLOUT_TIMEOUT_FLOOR_SECONDS,
+                  math.ceil(rollout_seconds(plan, strategy, evacuates=evacuates) * ROLLOUT_TIMEOUT_MARGIN))
+    return math.ceil(seconds / 60) * 60
+
+
+def rebalance_timeout_seconds(plan: SizingPlan, strategy: Evacuation, *, wait_health_check: int) -> int:
+    """How long Pulumi waits for a Rebalance run to reach Completed: moving at most one node's planned connections
+    and sessions at the run's rates, with the rollout margin, whole minutes."""
+    seconds = (wait_health_check + strategy.wait_takeover
+               + math.ceil(plan.connections_per_node / strategy.conn_evict_rate)
+               + math.ceil(plan.connections_per_node / strategy.sess_evict_rate))
+    seconds = max(600, math.ceil(seconds * ROLLOUT_TIMEOUT_MARGIN))
+    return math.ceil(seconds / 60) * 60

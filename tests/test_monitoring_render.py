@@ -25,6 +25,7 @@ import pytest
 
 from components.render.monitoring import (
     EMQX_METRICS,
+    PlannedLoad,
     alert_rules,
     grafana_dashboard_configmap,
     pod_monitor,
@@ -79,13 +80,12 @@ KNOWN = EMQX_EXPORTED | {"up"}
 GRAFANA_GLOBALS = {"$__rate_interval": "1m", "$__interval": "1m"}
 
 NS, EMQX = "mqtt", "emqx-prod"
+PLAN = PlannedLoad(nodes=6, connections_per_node=333_334, client_nodes=3)
 LABELS = {"release": "kube-prometheus-stack", "app.kubernetes.io/part-of": "emqx-platform"}
 
 # Transcribed from prometheus-operator's CRDs: only the fields these renderers use, closed to catch typos.
 def _rule() -> dict[str, Any]:
-    return prometheus_rule(
-        name="emqx-alerts", namespace=NS, emqx_name=EMQX, labels=LABELS, max_connections_per_node=1_000_000
-    )
+    return prometheus_rule(name="emqx-alerts", namespace=NS, emqx_name=EMQX, labels=LABELS, plan=PLAN)
 
 
 def _configmap() -> dict[str, Any]:
@@ -179,9 +179,11 @@ def test_rules_and_dashboard_cover_the_mria_queues_connections_and_cluster_size(
         "emqx_mria_server_mql",
         "emqx_live_connections_count",
         "emqx_cluster_nodes_running",
-        "emqx_cluster_nodes_stopped",
+        "emqx_vm_cpu_use",
         "up",
     } <= rule_names
+    # Old cores stay "stopped" after every rollout until cluster.autoclean: not an alert signal.
+    assert "emqx_cluster_nodes_stopped" not in rule_names
     panel_names = {s.name for e in _dashboard_exprs() for s in _selectors(e)}
     assert {
         "emqx_live_connections_count",
@@ -194,20 +196,48 @@ def test_rules_and_dashboard_cover_the_mria_queues_connections_and_cluster_size(
     } <= panel_names
 
 
-@pytest.mark.parametrize(("max_conn", "warn", "crit"), [(1_000_000, 800_000, 950_000), (20, 16, 19)])
-def test_connection_alerts_fire_at_80_and_95_percent(max_conn: int, warn: int, crit: int) -> None:
-    rules = {r["alert"]: r for r in alert_rules(namespace=NS, emqx_name=EMQX, max_connections_per_node=max_conn)}
-    for alert, threshold, severity in (
-        ("EMQXNodeConnectionsHigh", warn, "warning"),
-        ("EMQXNodeConnectionsCritical", crit, "critical"),
-    ):
-        tree = promql_parser.parse(rules[alert]["expr"])
-        assert isinstance(tree, promql_parser.BinaryExpr)
-        assert str(tree.op) == ">"
-        assert isinstance(tree.rhs, promql_parser.NumberLiteral)
-        assert tree.rhs.val == threshold
-        assert {s.name for s in _selectors(rules[alert]["expr"])} == {"emqx_live_connections_count"}
-        assert rules[alert]["labels"]["severity"] == severity
+def _threshold(expr: str, op: str) -> tuple[set[str], float]:
+    """The metrics of `<aggregation> <op> <number>` and the number, read from the parsed expression."""
+    tree = promql_parser.parse(expr)
+    assert isinstance(tree, promql_parser.BinaryExpr), expr
+    assert str(tree.op) == op, expr
+    assert isinstance(tree.rhs, promql_parser.NumberLiteral), expr
+    return {s.name or "" for s in _selectors(expr)}, tree.rhs.val
+
+
+def _rules(plan: PlannedLoad) -> dict[str, dict[str, Any]]:
+    return {r["alert"]: r for r in alert_rules(namespace=NS, emqx_name=EMQX, plan=plan)}
+
+
+@pytest.mark.parametrize(("per_node", "clients", "node_over", "cluster_over"),
+                         [(333_334, 3, 416_668, 1_000_002), (20, 1, 25, 20)])
+def test_connection_alerts_follow_the_planned_load(per_node: int, clients: int, node_over: int,
+                                                   cluster_over: int) -> None:
+    rules = _rules(PlannedLoad(nodes=clients + 3, connections_per_node=per_node, client_nodes=clients))
+    assert _threshold(rules["EMQXNodeConnectionsAbovePlan"]["expr"], ">") == (
+        {"emqx_live_connections_count"}, node_over)
+    assert _threshold(rules["EMQXClusterConnectionsAboveTarget"]["expr"], ">") == (
+        {"emqx_live_connections_count"}, cluster_over)
+    # No alert compares connections with the memory-derived listener limit any more: CPU saturates first.
+    assert not {"EMQXNodeConnectionsHigh", "EMQXNodeConnectionsCritical"} & set(rules)
+
+
+def test_cpu_alerts_watch_what_saturates_first() -> None:
+    rules = _rules(PLAN)
+    assert _threshold(rules["EMQXNodeCPUHigh"]["expr"], ">") == ({"emqx_vm_cpu_use"}, 80)
+    assert rules["EMQXNodeCPUHigh"]["labels"]["severity"] == "warning"
+    assert _threshold(rules["EMQXNodeCPUSaturated"]["expr"], ">") == ({"emqx_vm_cpu_use"}, 95)
+    assert rules["EMQXNodeCPUSaturated"]["labels"]["severity"] == "critical"
+
+
+@pytest.mark.parametrize(("cores", "replicants"), [(3, 3), (2, 0), (3, 20)])
+def test_running_nodes_below_the_plan_alert_replaces_the_stopped_node_alert(cores: int, replicants: int) -> None:
+    rules = _rules(PlannedLoad(nodes=cores + replicants, connections_per_node=100,
+                               client_nodes=replicants or cores))
+    assert "EMQXNodeStopped" not in rules
+    rule = rules["EMQXNodesBelowPlan"]
+    assert _threshold(rule["expr"], "<") == ({"emqx_cluster_nodes_running"}, cores + replicants)
+    assert rule["labels"]["severity"] == "critical"
 
 
 def test_alert_templates_use_prometheus_double_braces() -> None:
@@ -282,11 +312,13 @@ def test_names_that_could_break_a_selector_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         pod_monitor(name="m", namespace=bad, emqx_name=EMQX, labels={})
     with pytest.raises(ValueError):
-        prometheus_rule(name="r", namespace=NS, emqx_name=bad, labels={}, max_connections_per_node=10)
+        prometheus_rule(name="r", namespace=NS, emqx_name=bad, labels={}, plan=PLAN)
 
 
 def test_bad_interval_and_limit_are_refused() -> None:
     with pytest.raises(ValueError, match="interval"):
         pod_monitor(name="m", namespace=NS, emqx_name=EMQX, labels={}, interval="15 seconds")
-    with pytest.raises(ValueError, match="max_connections_per_node"):
-        alert_rules(namespace=NS, emqx_name=EMQX, max_connections_per_node=0)
+    with pytest.raises(ValueError, match="planned load"):
+        PlannedLoad(nodes=3, connections_per_node=0, client_nodes=3)
+    with pytest.raises(ValueError, match="planned load"):
+        PlannedLoad(nodes=0, connections_per_node=10, client_nodes=1)

@@ -1,8 +1,16 @@
 """Pure renderers for the EMQX cluster: HOCON config, the operator's EMQX / EmqxEnterprise spec, Rebalance specs.
 
-Secrets never enter these objects: the licence key and the dashboard password reach the pods as environment
-variables from a Kubernetes Secret (`secret_name`), so the custom resource, which many roles can read, holds no
-secret, and the rendered spec stays plain, reviewable text.
+Secrets never enter these objects: the dashboard password reaches the pods as an environment variable and the
+licence as a file, both from a Kubernetes Secret (`secret_name`), so the custom resource, which many roles can
+read, holds no secret, and the rendered spec stays plain, reviewable text.
+
+Which settings reach running pods (EMQX Operator 2.2.29, controllers/apps/v2beta1/sync_emqx_config.go): for EMQX
+5.7 and later the operator PUTs the whole `config.data` to /api/v5/configs?ignore_readonly=true, and EMQX drops the
+root keys `node` and `rpc` and every `cluster` key but `cluster.links` (emqx_conf_cli.erl check_config) while
+applying the rest live. The operator creates the new core StatefulSet before it rewrites the config map the pods
+mount by subPath, so boot-only settings written in `config.data` would never reach new pods either: they go into
+the pod templates as `EMQX_*` environment variables (bin/emqx: HOCON_ENV_OVERRIDE_PREFIX=EMQX_, `__` for a dot),
+where a change is itself a pod-template change and so the operator's blue-green rollout.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from components.sizing import ROLLOUT_INITIAL_DELAY_SECONDS, Evacuation
 
 # Ports are EMQX defaults (FACTS.md section 1); the names are the operator's listener names.
 LISTENERS: tuple[tuple[str, str, int], ...] = (
@@ -23,11 +33,27 @@ LISTENERS: tuple[tuple[str, str, int], ...] = (
 DASHBOARD_PORT = 18083
 TLS_MOUNT = "/opt/emqx/etc/certs/listeners"
 LICENSE_ENV = "EMQX_LICENSE__KEY"
+# EMQX Enterprise 5.4.0 and later read `license.key = "file://<path>"` and re-read the file every 2 minutes
+# (apps/emqx_license emqx_license_parser.erl parse/2, emqx_license_checker.erl REFRESH_INTERVAL; added by commit
+# caaf8113fc, first in e5.4.0). The Secret is mounted as a directory (not subPath), so the kubelet replaces the
+# file when the Secret changes and a renewal reaches running nodes without a restart.
+LICENSE_MOUNT = "/opt/emqx/etc/license"
+LICENSE_FILE = "emqx.lic"
 DASHBOARD_PASSWORD_ENV = "EMQX_DASHBOARD__DEFAULT_PASSWORD"
 SECRET_LICENSE_KEY = "license-key"
 SECRET_DASHBOARD_PASSWORD = "dashboard-password"
 LEGACY_LICENSE_FILE = "emqx.lic"
-READY_TIMEOUT_SECONDS = 1800
+# EMQX defaults (apps/emqx/src/emqx_schema.erl, 5.8.9 and 5.10.3): written only when the plan differs from them.
+DEFAULT_ACCEPTORS = 16
+DEFAULT_BACKLOG = 1024
+# Old cores stay in the database schema as "stopped" until cluster.autoclean (EMQX default 24h, a duration;
+# emqx_conf_schema.erl fields("cluster"), readOnly) after every core rollout. Short, so a rollout leaves no
+# stopped member for long; a core down longer than this rejoins through the operator's DNS discovery at restart.
+CLUSTER_AUTOCLEAN = "5m"
+
+
+# When the caller has no plan (tests, tools): EMQX's evacuation API defaults for the wait.
+DEFAULT_EVACUATION = Evacuation(conn_evict_rate=1000, sess_evict_rate=1000, wait_takeover=60)
 
 
 @dataclass(frozen=True)
@@ -74,8 +100,15 @@ class EmqxSpecInputs:
     # The listen() backlog; the kernel caps it at the pod's net.core.somaxconn, and EMQX's default is 1024, so
     # without it a larger somaxconn changes nothing.
     listen_backlog: int = 1024
-    # A digest of the licence key (never the key): a new licence must restart the pods, which read it at start.
+    # A digest of the licence key (never the key): where the licence is read only at start (EMQX Enterprise before
+    # 5.4, and 4.4), a new licence must restart the pods.
     license_digest: str = ""
+    # Whether this release reads `license.key = "file://..."` (Enterprise 5.4.0 and later).
+    license_from_file: bool = True
+    # Connections per second each listener of a node admits (listeners.*.max_conn_rate); 0 = EMQX's default.
+    max_conn_rate: int = 0
+    # The operator's blue-green rollout: eviction rates per old node.
+    evacuation: Evacuation = field(default_factory=lambda: DEFAULT_EVACUATION)
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -86,27 +119,52 @@ def max_ports(max_connections_per_node: int) -> int:
     return max_connections_per_node + max(4096, max_connections_per_node // 20)
 
 
-def hocon(inputs: EmqxSpecInputs) -> str:
-    """etc/emqx.conf-style config for the cluster. `node.*` and `dashboard.*` apply when pods are created."""
-    lines = [
-        "# Rendered by emqx-platform from the stack config; edit the stack, not this text.",
-        f"node.max_ports = {max_ports(inputs.max_connections_per_node)}",
-        # Clients send PINGREQ every keepalive; EMQX drops them after keepalive x multiplier of silence.
-        "mqtt.keepalive_multiplier = 1.5",
+def boot_env(inputs: EmqxSpecInputs) -> list[dict[str, str]]:
+    """Settings EMQX reads only at boot and refuses at runtime (readOnly in emqx_conf_schema.erl, dropped from the
+    operator's config push), as environment variables of both pod templates."""
+    return [
+        {"name": "EMQX_NODE__MAX_PORTS", "value": str(max_ports(inputs.max_connections_per_node))},
+        {"name": "EMQX_CLUSTER__AUTOCLEAN", "value": CLUSTER_AUTOCLEAN},
     ]
+
+
+# EMQX 4.4 starts the VM with +P 2097152 (etc/emqx.conf node.process_limit, v4.4.19), one process or more per
+# connection; 5.x derives it as 2 x max_ports, which 4.4 does not.
+LEGACY_DEFAULT_PROCESS_LIMIT = 2_097_152
+ERLANG_LIMIT_MAX = 134_217_727  # node.process_limit / node.max_ports: Value: Number [1024-134217727]
+
+
+def legacy_process_limit(max_connections_per_node: int) -> int:
+    """node.process_limit for EMQX 4.4: two processes per port, never below 4.4's own default."""
+    return min(ERLANG_LIMIT_MAX, max(LEGACY_DEFAULT_PROCESS_LIMIT, 2 * max_ports(max_connections_per_node)))
+
+
+def hocon(inputs: EmqxSpecInputs) -> str:
+    """etc/emqx.conf-style config for the cluster; the operator pushes it to running nodes. Keys equal to EMQX's
+    defaults are left out, and so is the dashboard listener, whose bind the operator sets itself (add_emqx_core.go
+    and add_emqx_repl.go: EMQX_DASHBOARD__LISTENERS__HTTP__BIND, 18083 when the config names none: util.go
+    GetDashboardPortMap)."""
+    lines = ["# Rendered by emqx-platform from the stack config; edit the stack, not this text."]
     for kind, _, port in LISTENERS:
         prefix = f"listeners.{kind}.default"
+        # The operator reads the binds to name the listeners Service's ports (util.go GetListenersServicePorts).
         lines.append(f'{prefix}.bind = "0.0.0.0:{port}"')
-        lines.append(f"{prefix}.acceptors = {inputs.acceptors}")
+        if inputs.acceptors != DEFAULT_ACCEPTORS:
+            lines.append(f"{prefix}.acceptors = {inputs.acceptors}")
         lines.append(f"{prefix}.max_connections = {inputs.max_connections_per_node}")
-        lines.append(f"{prefix}.tcp_options.backlog = {inputs.listen_backlog}")
+        if inputs.max_conn_rate:
+            # A rate string (emqx_limiter_schema.erl: "1000/s"); per listener and node, applied live.
+            lines.append(f'{prefix}.max_conn_rate = "{inputs.max_conn_rate}/s"')
+        if inputs.listen_backlog != DEFAULT_BACKLOG:
+            lines.append(f"{prefix}.tcp_options.backlog = {inputs.listen_backlog}")
         if kind in ("ssl", "wss"):
             lines.append(f'{prefix}.ssl_options.certfile = "{TLS_MOUNT}/tls.crt"')
             lines.append(f'{prefix}.ssl_options.keyfile = "{TLS_MOUNT}/tls.key"')
             if inputs.tls_ca_file:
                 lines.append(f'{prefix}.ssl_options.cacertfile = "{TLS_MOUNT}/ca.crt"')
-    lines.append(f'dashboard.listeners.http.bind = "0.0.0.0:{DASHBOARD_PORT}"')
-    if inputs.with_license:
+    if inputs.with_license and inputs.license_from_file:
+        lines.append(f'license.key = "file://{LICENSE_MOUNT}/{LICENSE_FILE}"')
+    elif inputs.with_license:
         lines.append(f"# license.key comes from the environment ({LICENSE_ENV}), from Secret {inputs.secret_name}.")
     return "\n".join(lines) + "\n"
 
@@ -116,9 +174,10 @@ def _env(inputs: EmqxSpecInputs) -> list[dict[str, Any]]:
         {
             "name": DASHBOARD_PASSWORD_ENV,
             "valueFrom": {"secretKeyRef": {"name": inputs.secret_name, "key": SECRET_DASHBOARD_PASSWORD}},
-        }
+        },
+        *boot_env(inputs),
     ]
-    if inputs.with_license:
+    if inputs.with_license and not inputs.license_from_file:
         env.append(
             {
                 "name": LICENSE_ENV,
@@ -131,13 +190,19 @@ def _env(inputs: EmqxSpecInputs) -> list[dict[str, Any]]:
 RESTART_ANNOTATION = "emqx-platform/restart-digest"
 
 
-def restart_digest(inputs: EmqxSpecInputs) -> str:
-    """Changes exactly when running pods cannot pick a change up: `node.*` settings (the operator does not push
-    them to a running cluster) and the licence (read from the environment at start). In the pod template, so a
-    change becomes the operator's blue-green rollout."""
-    node_lines = [line for line in hocon(inputs).splitlines() if line.startswith("node.")]
-    material = "\n".join([*node_lines, inputs.license_digest])
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
+def restart_digest(inputs: EmqxSpecInputs) -> str | None:
+    """Changes exactly when running pods cannot pick a change up and nothing else in the pod template changes: a
+    new licence where the release reads it only at start (from the environment). Boot-only settings are environment
+    variables already, and a licence file is re-read live. In the pod template, so a change becomes the operator's
+    blue-green rollout; None when there is nothing to track."""
+    if not inputs.with_license or inputs.license_from_file:
+        return None
+    return hashlib.sha256(inputs.license_digest.encode()).hexdigest()[:16]
+
+
+def _annotations(inputs: EmqxSpecInputs) -> dict[str, str]:
+    digest = restart_digest(inputs)
+    return {RESTART_ANNOTATION: digest} if digest else {}
 
 
 def _pod_labels(inputs: EmqxSpecInputs, role: str) -> dict[str, str]:
@@ -192,6 +257,12 @@ def _template(inputs: EmqxSpecInputs, role: str, replicas: int) -> dict[str, Any
         "extraVolumeMounts": [{"name": "listener-tls", "mountPath": TLS_MOUNT, "readOnly": True}],
         **_scheduling(inputs, role),
     }
+    if inputs.with_license and inputs.license_from_file:
+        # Only the licence key of the Secret, as a file in its own directory: a subPath mount would never see a
+        # renewal (Kubernetes updates projected Secret keys in place, subPath mounts not at all).
+        spec["extraVolumes"].append({"name": "license", "secret": {
+            "secretName": inputs.secret_name, "items": [{"key": SECRET_LICENSE_KEY, "path": LICENSE_FILE}]}})
+        spec["extraVolumeMounts"].append({"name": "license", "mountPath": LICENSE_MOUNT, "readOnly": True})
     # Voluntary disruptions (drains, upgrades) take one pod at a time.
     spec["maxUnavailable"] = 1
     if role == "core":
@@ -200,7 +271,9 @@ def _template(inputs: EmqxSpecInputs, role: str, replicas: int) -> dict[str, Any
             "resources": {"requests": {"storage": f"{inputs.core_storage_gib}Gi"}},
             **({"storageClassName": inputs.storage_class} if inputs.storage_class else {}),
         }
-    metadata = {"labels": _pod_labels(inputs, role), "annotations": {RESTART_ANNOTATION: restart_digest(inputs)}}
+    metadata: dict[str, Any] = {"labels": _pod_labels(inputs, role)}
+    if annotations := _annotations(inputs):
+        metadata["annotations"] = annotations
     return {"metadata": metadata, "spec": spec}
 
 
@@ -220,6 +293,11 @@ def _service(binding: ServiceBinding, ports: list[dict[str, Any]]) -> dict[str, 
     return template
 
 
+def _evacuation(strategy: Evacuation) -> dict[str, int]:
+    return {"connEvictRate": strategy.conn_evict_rate, "sessEvictRate": strategy.sess_evict_rate,
+            "waitTakeover": strategy.wait_takeover}
+
+
 def emqx_spec(inputs: EmqxSpecInputs) -> dict[str, Any]:
     """spec of an apps.emqx.io/v2beta1 EMQX."""
     listener_ports = [
@@ -233,8 +311,8 @@ def emqx_spec(inputs: EmqxSpecInputs) -> dict[str, Any]:
         "config": {"mode": "Merge", "data": hocon(inputs)},
         "updateStrategy": {
             "type": "Recreate",
-            "initialDelaySeconds": 10,
-            "evacuationStrategy": {"connEvictRate": 1000, "sessEvictRate": 1000, "waitTakeover": 10},
+            "initialDelaySeconds": ROLLOUT_INITIAL_DELAY_SECONDS,
+            "evacuationStrategy": _evacuation(inputs.evacuation),
         },
         "coreTemplate": _template(inputs, "core", inputs.cores),
         "listenersServiceTemplate": _service(inputs.listeners, listener_ports),
@@ -250,20 +328,23 @@ def emqx_spec(inputs: EmqxSpecInputs) -> dict[str, Any]:
 
 def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: str) -> dict[str, Any]:
     """spec of an apps.emqx.io/v1beta4 EmqxEnterprise (EMQX Enterprise 4.4, legacy fleets)."""
+    ports = max_ports(inputs.max_connections_per_node)
     config = {
-        "node.max_ports": str(max_ports(inputs.max_connections_per_node)),
-        "listener.tcp.external.max_connections": str(inputs.max_connections_per_node),
+        "node.max_ports": str(ports),
+        "node.process_limit": str(legacy_process_limit(inputs.max_connections_per_node)),
         "listener.tcp.external.acceptors": str(inputs.acceptors),
-        "listener.tcp.external.backlog": str(inputs.listen_backlog),
-        "listener.ssl.external.backlog": str(inputs.listen_backlog),
-        "listener.ssl.external.max_connections": str(inputs.max_connections_per_node),
         "listener.ssl.external.certfile": f"{TLS_MOUNT}/tls.crt",
         "listener.ssl.external.keyfile": f"{TLS_MOUNT}/tls.key",
-        "listener.ws.external.max_connections": str(inputs.max_connections_per_node),
-        "listener.wss.external.max_connections": str(inputs.max_connections_per_node),
         "listener.wss.external.certfile": f"{TLS_MOUNT}/tls.crt",
         "listener.wss.external.keyfile": f"{TLS_MOUNT}/tls.key",
     }
+    for kind in ("tcp", "ssl", "ws", "wss"):
+        # Every external listener of 4.4 has its own backlog (1024 in etc/emqx.conf) and max_conn_rate (1000/s,
+        # ssl 500/s; an integer per second, priv/emqx.schema listener.<kind>.$name.max_conn_rate), v4.4.19.
+        config[f"listener.{kind}.external.max_connections"] = str(inputs.max_connections_per_node)
+        config[f"listener.{kind}.external.backlog"] = str(inputs.listen_backlog)
+        if inputs.max_conn_rate:
+            config[f"listener.{kind}.external.max_conn_rate"] = str(inputs.max_conn_rate)
     if inputs.tls_ca_file:
         config["listener.ssl.external.cacertfile"] = f"{TLS_MOUNT}/ca.crt"
     resources = {"cpu": inputs.pod_cpu, "memory": inputs.pod_memory}
@@ -277,10 +358,11 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
     spec: dict[str, Any] = {
         "replicas": inputs.cores,
         "template": {
-            "metadata": {
-                "labels": _pod_labels(inputs, "core"),
-                "annotations": {RESTART_ANNOTATION: restart_digest(inputs)},
-            },
+            # emqxConfig becomes environment variables of the pod template (operator 2.2.29,
+            # controllers/apps/v1beta4/generated.go), so a node.* change is itself a pod-template change; the
+            # licence file is read at start, hence the digest.
+            "metadata": {"labels": _pod_labels(inputs, "core"), **(
+                {"annotations": annotations} if (annotations := _annotations(inputs)) else {})},
             "spec": {
                 **scheduling,
                 "podSecurityContext": {
@@ -304,7 +386,7 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
         "serviceTemplate": {"metadata": service.get("metadata", {}), "spec": service["spec"]},
         "blueGreenUpdate": {
             "initialDelaySeconds": 60,
-            "evacuationStrategy": {"connEvictRate": 1000, "sessEvictRate": 1000, "waitTakeover": 10},
+            "evacuationStrategy": _evacuation(inputs.evacuation),
         },
         "persistent": {
             "metadata": {"name": f"{inputs.name}-data"},

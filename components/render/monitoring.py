@@ -65,8 +65,15 @@ EMQX_METRICS: tuple[Metric, ...] = (
     Metric("emqx_vm_total_memory", "gauge", "memory total, bytes"),
 )
 
-CONNECTIONS_WARNING_RATIO = 0.80
-CONNECTIONS_CRITICAL_RATIO = 0.95
+# Connection alerts against the listener limit could never fire: max_connections comes from memory (~23 KiB per
+# mostly idle connection), and a node with a real message load saturates its CPU long before it holds that many.
+# The alerts watch CPU itself, and connections against the plan: above it, a node is carrying what a lost or
+# unbalanced node left behind, or the fleet has outgrown the target.
+CONNECTIONS_OVER_PLAN_RATIO = 1.25
+# emqx_vm_cpu_use is the OS CPU utilisation in percent (emqx_mgmt.erl vm_stats(cpu) from emqx_vm:cpu_util, which
+# reads the host's /proc/stat): with one EMQX pod per node, the node's CPU is the broker's.
+CPU_WARNING_PERCENT = 80
+CPU_CRITICAL_PERCENT = 95
 # EMQX publishes no thresholds for the Mria queues ("less is better"; alert when they stay above the normal
 # peak). These are starting points for a steady cluster; a replicant bootstrapping or a burst of subscription
 # changes raises them briefly, hence the `for` windows.
@@ -141,15 +148,27 @@ def _alert(alert: str, expr: str, duration: str, severity: str, summary: str, de
     }
 
 
-def alert_rules(*, namespace: str, emqx_name: str, max_connections_per_node: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PlannedLoad:
+    """What the sizing plans for one cluster: the nodes that must be running and the connections of each client
+    node at the target."""
+
+    nodes: int  # cores + replicants
+    connections_per_node: int
+    client_nodes: int
+
+    def __post_init__(self) -> None:
+        if self.nodes < 1 or self.client_nodes < 1 or self.connections_per_node < 1:
+            raise ValueError(f"a planned load needs at least one node, client node and connection, got {self}")
+
+
+def alert_rules(*, namespace: str, emqx_name: str, plan: PlannedLoad) -> list[dict[str, Any]]:
     """The alerting rules of `prometheus_rule`, for callers that want them without the wrapper."""
-    if max_connections_per_node < 1:
-        raise ValueError(f"max_connections_per_node must be at least 1, got {max_connections_per_node}")
     sel = _selector(namespace, emqx_name)
     by_pod_shard = "max by (namespace, pod, shard)"
     by_cluster = f"by (namespace, {CLUSTER_LABEL})"
-    warn = round(max_connections_per_node * CONNECTIONS_WARNING_RATIO)
-    crit = round(max_connections_per_node * CONNECTIONS_CRITICAL_RATIO)
+    node_over_plan = round(plan.connections_per_node * CONNECTIONS_OVER_PLAN_RATIO)
+    cluster_target = plan.connections_per_node * plan.client_nodes
     who = f"EMQX {namespace}/{emqx_name}"
     return [
         _alert(
@@ -180,21 +199,39 @@ def alert_rules(*, namespace: str, emqx_name: str, max_connections_per_node: int
             "trend means the cores need more capacity (EMQX docs: add core nodes).",
         ),
         _alert(
-            "EMQXNodeConnectionsHigh",
-            f"max by (namespace, pod) (emqx_live_connections_count{sel}) > {warn}",
-            "10m",
+            "EMQXNodeCPUHigh",
+            f"max by (namespace, pod) (emqx_vm_cpu_use{sel}) > {CPU_WARNING_PERCENT}",
+            "15m",
             "warning",
-            f"{who}: {{{{ $labels.pod }}}} holds over 80% of its {max_connections_per_node} connections",
-            "{{ $value }} live connections. Scale replicants out and rebalance before the listener limit "
-            "refuses new clients.",
+            f"{who}: {{{{ $labels.pod }}}} CPU above {CPU_WARNING_PERCENT}%",
+            "CPU is what saturates first on a sized EMQX node: {{ $value }}% used. Scale client nodes out (raise "
+            "emqx.capacity) and rebalance before latency grows.",
         ),
         _alert(
-            "EMQXNodeConnectionsCritical",
-            f"max by (namespace, pod) (emqx_live_connections_count{sel}) > {crit}",
-            "2m",
+            "EMQXNodeCPUSaturated",
+            f"max by (namespace, pod) (emqx_vm_cpu_use{sel}) > {CPU_CRITICAL_PERCENT}",
+            "5m",
             "critical",
-            f"{who}: {{{{ $labels.pod }}}} holds over 95% of its {max_connections_per_node} connections",
-            "{{ $value }} live connections; new clients will soon be refused on this node.",
+            f"{who}: {{{{ $labels.pod }}}} CPU saturated",
+            "{{ $value }}% CPU: deliveries queue, keepalives time out and clients start to reconnect.",
+        ),
+        _alert(
+            "EMQXNodeConnectionsAbovePlan",
+            f"max by (namespace, pod) (emqx_live_connections_count{sel}) > {node_over_plan}",
+            "15m",
+            "warning",
+            f"{who}: {{{{ $labels.pod }}}} holds more than {CONNECTIONS_OVER_PLAN_RATIO:.0%} of its planned "
+            f"{plan.connections_per_node} connections",
+            "{{ $value }} live connections: a client node was lost, the load is uneven after a scale-out (run a "
+            "Rebalance), or the fleet has grown past the plan.",
+        ),
+        _alert(
+            "EMQXClusterConnectionsAboveTarget",
+            f"sum {by_cluster} (emqx_live_connections_count{sel}) > {cluster_target}",
+            "30m",
+            "warning",
+            f"{who}: more connections than the {cluster_target} it is sized for",
+            "{{ $value }} live connections: raise emqx.capacity.connections so the sizing adds nodes.",
         ),
         _alert(
             "EMQXScrapeFailing",
@@ -213,13 +250,16 @@ def alert_rules(*, namespace: str, emqx_name: str, max_connections_per_node: int
             f"The PodMonitor matches no pod port named '{DASHBOARD_PORT_NAME}', or the cluster is gone.",
         ),
         _alert(
-            "EMQXNodeStopped",
-            f"max {by_cluster} (emqx_cluster_nodes_stopped{sel}) > 0",
+            # Not emqx_cluster_nodes_stopped: old cores of every rollout stay "stopped" until cluster.autoclean
+            # (mria.erl cluster_nodes(stopped): known but not running). Running nodes count cores and replicants
+            # (mria.erl running_nodes/0); a blue-green rollout only ever adds nodes, so it never fires this.
+            "EMQXNodesBelowPlan",
+            f"max {by_cluster} (emqx_cluster_nodes_running{sel}) < {plan.nodes}",
             "5m",
             "critical",
-            f"{who}: a cluster member is stopped",
-            "{{ $value }} node(s) joined the cluster but are not running. Blue-green rollouts make nodes leave "
-            "cleanly, so a stopped member usually means a crashed or partitioned pod.",
+            f"{who}: fewer than the {plan.nodes} planned nodes are running",
+            "The best-connected node sees {{ $value }} running members: a node crashed, cannot be scheduled, or "
+            "left the cluster.",
         ),
         _alert(
             "EMQXClusterViewsDiffer",
@@ -242,12 +282,12 @@ def alert_rules(*, namespace: str, emqx_name: str, max_connections_per_node: int
 
 
 def prometheus_rule(
-    *, name: str, namespace: str, emqx_name: str, labels: Mapping[str, str], max_connections_per_node: int
+    *, name: str, namespace: str, emqx_name: str, labels: Mapping[str, str], plan: PlannedLoad
 ) -> dict[str, Any]:
     """A monitoring.coreos.com/v1 PrometheusRule with the alerts for one EMQX cluster."""
     _require_dns_label(namespace, "namespace")
     _require_dns_label(emqx_name, "EMQX name")
-    rules = alert_rules(namespace=namespace, emqx_name=emqx_name, max_connections_per_node=max_connections_per_node)
+    rules = alert_rules(namespace=namespace, emqx_name=emqx_name, plan=plan)
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",

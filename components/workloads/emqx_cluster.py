@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components import sizing
 from components.platform import Platform
 from components.render import certificates
 from components.render.emqx import (
     LEGACY_LICENSE_FILE,
-    READY_TIMEOUT_SECONDS,
     SECRET_DASHBOARD_PASSWORD,
     SECRET_LICENSE_KEY,
     EmqxSpecInputs,
@@ -52,8 +53,54 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
         storage_class=platform.storage_class,
         tls_ca_file=settings.emqx.certificates.issuer_kind is None,
         listen_backlog=next((int(s["value"]) for s in settings.pod_sysctls if s["name"] == "net.core.somaxconn"), 1024),
+        license_from_file=emqx.release.license_from_file,
+        max_conn_rate=sizing.storm_connection_rate(plan),
+        evacuation=sizing.evacuation(plan),
         labels=MANAGED_BY,
     )
+
+
+@dataclass(frozen=True)
+class RolloutEstimate:
+    """How a blue-green rollout of a stack's EMQX cluster runs: the operator's eviction rates, the listeners'
+    admission rate, the estimated duration and how long Pulumi waits for it."""
+
+    evacuation: sizing.Evacuation
+    max_conn_rate: int
+    seconds: int
+    timeout_seconds: int
+
+
+def rollout_estimate(settings: Settings) -> RolloutEstimate:
+    """Only Enterprise evacuates; open-source nodes are stopped with their clients on them, who reconnect."""
+    plan = settings.sizing
+    strategy = sizing.evacuation(plan)
+    evacuates = settings.emqx.release.edition == "enterprise"
+    return RolloutEstimate(
+        evacuation=strategy,
+        max_conn_rate=sizing.storm_connection_rate(plan),
+        seconds=sizing.rollout_seconds(plan, strategy, evacuates=evacuates),
+        timeout_seconds=sizing.rollout_timeout_seconds(plan, strategy, evacuates=evacuates),
+    )
+
+
+def rollout_table(stacks: Mapping[str, Settings]) -> str:
+    """The README's rollout table (Markdown), one row per stack."""
+    rows = [
+        "| stack | EMQX nodes | connections per client node | connEvictRate / max_conn_rate (per node, /s) "
+        "| rollout, estimate | Pulumi waits |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, settings in sorted(stacks.items()):
+        plan, estimate = settings.sizing, rollout_estimate(settings)
+        edition = settings.emqx.release.edition
+        nodes = f"{plan.cores} core + {plan.replicants} replicant ({edition} {settings.emqx.release.version})"
+        rows.append(
+            f"| {name} | {nodes} | {plan.connections_per_node:,} | {estimate.evacuation.conn_evict_rate:,} / "
+            f"{estimate.max_conn_rate:,} | {math.ceil(estimate.seconds / 60)} min | "
+            f"{estimate.timeout_seconds // 60} min |"
+        )
+    return "\n".join(rows) + "\n"
 
 
 class EmqxCluster(pulumi.ComponentResource):
@@ -116,8 +163,8 @@ class EmqxCluster(pulumi.ComponentResource):
             if obj["metadata"]["name"] == inputs.tls_secret_name and emqx.certificates.issuer_kind is None:
                 # Clients that verify the server dial the load balancer's address: it must be on the certificate
                 # (our own CA only: a public CA refuses private addresses).
-                spec_input = pulumi.Output.from_input(platform.listener_addresses).apply(
-                    lambda ips, spec=obj["spec"]: {**spec, "ipAddresses": list(ips)} if ips else spec
+                spec_input = pulumi.Output.all(platform.listener_addresses, platform.listener_hostnames).apply(
+                    lambda found, spec=obj["spec"]: _with_load_balancer_names(spec, found[0], found[1])
                 )
             res = k8s.apiextensions.CustomResource(
                 f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}",
@@ -147,7 +194,7 @@ class EmqxCluster(pulumi.ComponentResource):
                 "annotations": {
                     # Pulumi waits for the operator to report the cluster Ready, with time for a blue-green rollout.
                     "pulumi.com/waitFor": "condition=Ready",
-                    "pulumi.com/timeoutSeconds": str(READY_TIMEOUT_SECONDS),
+                    "pulumi.com/timeoutSeconds": str(rollout_estimate(settings).timeout_seconds),
                 },
             },
             spec=spec,
@@ -158,6 +205,17 @@ class EmqxCluster(pulumi.ComponentResource):
             ),
         )
         self.register_outputs({"namespace": self.namespace, "dashboard_password": self.dashboard_password})
+
+
+def _with_load_balancer_names(spec: Mapping[str, Any], addresses: Sequence[str],
+                              hostnames: Sequence[str]) -> dict[str, Any]:
+    out = dict(spec)
+    if addresses:
+        out["ipAddresses"] = list(addresses)
+    names = [n for n in hostnames if n not in out.get("dnsNames", [])]
+    if names:
+        out["dnsNames"] = [*out.get("dnsNames", []), *names]
+    return out
 
 
 def _render(settings: Settings, inputs: EmqxSpecInputs, listener_annotations: Mapping[str, str],

@@ -1,5 +1,6 @@
 """Prometheus Operator objects for EMQX (only when the stack says the Prometheus Operator is installed): a PodMonitor
-for /api/v5/prometheus/stats, alert rules for Mria and connection capacity, and a Grafana dashboard ConfigMap."""
+for /api/v5/prometheus/stats, alert rules for Mria, CPU, running nodes and connections against the plan, and a
+Grafana dashboard ConfigMap."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pulumi_kubernetes as k8s
 
 from components.render import monitoring
 from components.settings import MonitoringSettings
+from components.sizing import SizingPlan
 
 
 class EmqxMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, *, settings: MonitoringSettings, emqx_name: str, namespace: str,
-                 max_connections_per_node: int, provider: k8s.Provider, after: Sequence[pulumi.Resource],
+                 plan: SizingPlan, provider: k8s.Provider, after: Sequence[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:workloads:EmqxMonitoring", name, None, opts)
         labels = dict(settings.labels)
@@ -23,7 +25,10 @@ class EmqxMonitoring(pulumi.ComponentResource):
             monitoring.pod_monitor(name=emqx_name, namespace=namespace, emqx_name=emqx_name, labels=labels,
                                    interval=settings.scrape_interval),
             monitoring.prometheus_rule(name=emqx_name, namespace=namespace, emqx_name=emqx_name, labels=labels,
-                                       max_connections_per_node=max_connections_per_node),
+                                       plan=monitoring.PlannedLoad(
+                                           nodes=plan.cores + plan.replicants,
+                                           connections_per_node=plan.connections_per_node,
+                                           client_nodes=plan.client_nodes)),
         ]
         for obj in objects:
             k8s.apiextensions.CustomResource(
