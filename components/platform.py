@@ -28,5 +28,7 @@ class Platform:
     dashboard_annotations: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     # Addresses clients dial for the MQTT listeners (the load balancer's), for the TLS certificate.
     listener_addresses: pulumi.Input[Sequence[str]] = ()
+    # Names clients dial for them (an NLB's DNS name), for the TLS certificate of our own CA.
+    listener_hostnames: pulumi.Input[Sequence[str]] = ()
     # Resources the cluster must have before any workload (node pools ready, the load balancer bound).
     depends_on: Sequence[pulumi.Resource] = ()

@@ -106,6 +106,16 @@ def _vpc(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {"routeTableId": f"vtb-{fake_token(name, 12)}", "routerId": f"vrt-{fake_token(name, 12)}"}
 
 
+def _nlb(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    # One VIP per zone mapping, in a documentation range (RFC 5737 for the public ones).
+    mappings = [
+        {**zone, "privateIpv4Address": f"10.0.{i}.200",
+         **({"publicIpv4Address": f"203.0.113.{200 + i}"} if inputs.get("addressType") == "Internet" else {})}
+        for i, zone in enumerate(inputs.get("zoneMappings") or [])
+    ]
+    return {"dnsName": f"nlb-{fake_token(name, 12)}.cn-hangzhou.nlb.aliyuncsslb.com", "zoneMappings": mappings}
+
+
 RESOURCE_FAKES: dict[str, ResourceFake] = {
     "random:index/randomPassword:RandomPassword": _random_password,
     "random:index/randomString:RandomString": _random_string,
@@ -114,9 +124,7 @@ RESOURCE_FAKES: dict[str, ResourceFake] = {
     "alicloud:cs/nodePool:NodePool": _ack_node_pool,
     "alicloud:vpc/network:Network": _vpc,
     "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer": lambda name, inputs: {"address": "10.0.0.100"},
-    "alicloud:nlb/loadBalancer:LoadBalancer": lambda name, inputs: {
-        "dnsName": f"nlb-{fake_token(name, 12)}.cn-hangzhou.nlb.aliyuncsslb.com"
-    },
+    "alicloud:nlb/loadBalancer:LoadBalancer": _nlb,
     "alicloud:ecs/eipAddress:EipAddress": lambda name, inputs: {"ipAddress": "203.0.113.10"},
 }
 

@@ -1,5 +1,6 @@
 """A CLB owned by the stack, with its TCP listeners and vServer groups; the ACK cloud controller (CCM) only fills the
-groups with the nodes that run EMQX.
+groups with the nodes (or pods) that run EMQX. `nlb.py` is the same design on an NLB, for targets one CLB cannot
+carry (components/load_balancer_tier.py).
 
 Why this split: the address survives re-creation of the EMQX resources and their Services (the CCM never owns the
 load balancer), listeners carry our health checks, scheduler and idle timeout as reviewed code, and backends still
@@ -14,18 +15,55 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_alicloud as alicloud
 
+from components.alicloud.network import cidr_label
 from components.render.emqx import DASHBOARD_PORT, LISTENERS
 from components.settings import LoadBalancerSettings
 
 ANNOTATION = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
+# The CCM's backend kind (cloud-provider-alibaba-cloud pkg/controller/helper/service_utils.go BackendType): nodes at
+# the node port under flannel, whose pod addresses are not in the VPC; the pods' own ENIs under terway. Set rather
+# than left to the cluster's default, because the security group opens exactly the ports this choice dials
+# (network.backend_ports).
+BACKEND_TYPE = "service.beta.kubernetes.io/backend-type"
+BACKEND_TYPES = {"flannel": "ecs", "terway": "eni"}
 # Fixed node ports, so the security group can name them instead of opening the whole NodePort range.
 NODE_PORTS: Mapping[int, int] = {1883: 31883, 8883: 31884, 8083: 31083, 8084: 31084, DASHBOARD_PORT: 31808}
 SCHEMES = {1883: "mqtt", 8883: "mqtts", 8083: "ws", 8084: "wss"}
+MQTT_PORTS: tuple[int, ...] = tuple(p for _, _, p in LISTENERS)
+
+
+def service_annotations(load_balancer_id: pulumi.Input[str], groups: Mapping[int, pulumi.Input[str]],
+                        ports: Sequence[int], plugin: str) -> pulumi.Output[dict[str, str]]:
+    """What binds a Service to the stack's load balancer: the CCM reuses it (`id`), leaves its listeners alone
+    (`force-override-listeners: "false"`) and only keeps each port's group filled (`vgroup-port`). The same
+    annotations serve CLB and NLB (CCM clbv1 and nlbv2 both honour a user-managed load balancer and groups)."""
+    vgroup = pulumi.Output.all(*[groups[p] for p in ports]).apply(
+        lambda ids: ",".join(f"{gid}:{p}" for gid, p in zip(ids, ports, strict=True))
+    )
+    return pulumi.Output.all(load_balancer_id, vgroup).apply(
+        lambda v: {
+            f"{ANNOTATION}id": v[0],
+            f"{ANNOTATION}force-override-listeners": "false",
+            f"{ANNOTATION}vgroup-port": v[1],
+            BACKEND_TYPE: BACKEND_TYPES[plugin],
+        }
+    )
+
+
+def endpoints(address: pulumi.Output[str]) -> pulumi.Output[dict[str, str]]:
+    return address.apply(
+        lambda a: {
+            scheme: f"{scheme}://{a}:{port}" + ("/mqtt" if scheme in ("ws", "wss") else "")
+            for port, scheme in SCHEMES.items()
+        }
+    )
 
 
 class ClassicLoadBalancer(pulumi.ComponentResource):
     load_balancer_id: pulumi.Output[str]
     address: pulumi.Output[str]
+    listener_addresses: pulumi.Output[list[str]]
+    listener_hostnames: pulumi.Output[list[str]]
     listener_annotations: pulumi.Output[dict[str, str]]
     dashboard_annotations: pulumi.Output[dict[str, str]]
     endpoints: pulumi.Output[dict[str, str]]
@@ -39,6 +77,7 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
         vswitch_id: pulumi.Input[str],
         zones: Sequence[str],
         admin_cidrs: Sequence[str],
+        plugin: str,
         tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -49,7 +88,10 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
             f"{name}-clb",
             load_balancer_name=f"{name}-clb",
             address_type=settings.address_type,
-            load_balancer_spec=settings.spec,
+            # Pay-as-you-go CLBs are sold only pay-by-LCU since 2025-06-01 (CreateLoadBalancer); such an instance
+            # scales by itself and takes no spec (the provider ignores load_balancer_spec with PayByCLCU). An
+            # existing pay-by-spec CLB is converted in place (ModifyLoadBalancerInstanceChargeType), not replaced.
+            instance_charge_type="PayByCLCU",
             # An intranet CLB lives in a vSwitch; an internet one takes a public address instead.
             vswitch_id=vswitch_id if settings.address_type == "intranet" else None,
             master_zone_id=zones[0],
@@ -61,21 +103,31 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
         )
         self.load_balancer_id = clb.id
         self.address = clb.address
+        self.listener_addresses = clb.address.apply(lambda a: [a] if a else [])
+        # A CLB is dialled by its address; it has no DNS name of its own.
+        self.listener_hostnames = pulumi.Output.from_input([])
 
         # The dashboard and REST API answer only admin networks, whatever the address type.
         acl = alicloud.slb.Acl(f"{name}-admins", name=f"{name}-admins", ip_version="ipv4", tags=tagged, opts=child)
         for i, cidr in enumerate(admin_cidrs):
-            alicloud.slb.AclEntryAttachment(f"{name}-admins-{i}", acl_id=acl.id, entry=cidr, comment="admin network",
-                                            opts=child)
+            # Named by CIDR, so removing one admin network leaves the others' entries alone. The alias adopts the
+            # entry created under its old positional name instead of adding the same CIDR twice (refused by the
+            # ACL) and deleting it after; it assumes admin_cidrs is unchanged by the first update with this code.
+            alicloud.slb.AclEntryAttachment(f"{name}-admins-{cidr_label(cidr)}", acl_id=acl.id, entry=cidr,
+                                            comment="admin network",
+                                            opts=pulumi.ResourceOptions(parent=self, aliases=[
+                                                pulumi.Alias(name=f"{name}-admins-{i}")]))
 
         hc = settings.health_check
         groups: dict[int, pulumi.Output[str]] = {}
-        for port in [p for _, _, p in LISTENERS] + [DASHBOARD_PORT]:
+        for port in [*MQTT_PORTS, DASHBOARD_PORT]:
             label = SCHEMES.get(port, "dashboard")
             group = alicloud.slb.ServerGroup(f"{name}-{label}", load_balancer_id=clb.id, name=f"{name}-{label}",
                                              tags=tagged, opts=child)
             groups[port] = group.id
             locked = port == DASHBOARD_PORT
+            # No new-connection limit here: a CLB listener has none to set (slb.Listener offers `bandwidth`, a
+            # throughput cap); EMQX's per-listener max_conn_rate paces a reconnect storm instead.
             alicloud.slb.Listener(
                 f"{name}-{label}",
                 load_balancer_id=clb.id,
@@ -98,28 +150,9 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
 
-        common = {f"{ANNOTATION}id": clb.id, f"{ANNOTATION}force-override-listeners": "false"}
-
-        def binding(ports: Sequence[int]) -> pulumi.Output[dict[str, str]]:
-            vgroup = pulumi.Output.all(*[groups[p] for p in ports]).apply(
-                lambda ids: ",".join(f"{gid}:{p}" for gid, p in zip(ids, ports, strict=True))
-            )
-            return pulumi.Output.all(common[f"{ANNOTATION}id"], vgroup).apply(
-                lambda v: {
-                    f"{ANNOTATION}id": v[0],
-                    f"{ANNOTATION}force-override-listeners": "false",
-                    f"{ANNOTATION}vgroup-port": v[1],
-                }
-            )
-
-        self.listener_annotations = binding([p for _, _, p in LISTENERS])
-        self.dashboard_annotations = binding([DASHBOARD_PORT])
-        self.endpoints = clb.address.apply(
-            lambda a: {
-                scheme: f"{scheme}://{a}:{port}" + ("/mqtt" if scheme in ("ws", "wss") else "")
-                for port, scheme in SCHEMES.items()
-            }
-        )
+        self.listener_annotations = service_annotations(clb.id, groups, MQTT_PORTS, plugin)
+        self.dashboard_annotations = service_annotations(clb.id, groups, [DASHBOARD_PORT], plugin)
+        self.endpoints = endpoints(clb.address)
         self.dashboard_url = clb.address.apply(lambda a: f"http://{a}:{DASHBOARD_PORT}")
         self.register_outputs({"address": self.address, "endpoints": self.endpoints,
                                "dashboard_url": self.dashboard_url})

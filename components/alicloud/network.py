@@ -3,16 +3,13 @@ and the node security group with least-privilege ingress."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_alicloud as alicloud
 
 from components.network_plan import NetworkPlan
 from components.render.emqx import DASHBOARD_PORT, LISTENERS
-
-# Erlang distribution and gen_rpc between EMQX pods (FACTS.md section 1).
-CLUSTER_PORTS = (4370, 5369)
 
 
 class AlicloudNetwork(pulumi.ComponentResource):
@@ -31,6 +28,8 @@ class AlicloudNetwork(pulumi.ComponentResource):
         client_cidrs: tuple[str, ...],
         admin_cidrs: tuple[str, ...],
         node_ports: Mapping[int, int],
+        plugin: str,
+        nlb_probes: bool,
         tags: Mapping[str, str],
         protect: bool,
         opts: pulumi.ResourceOptions | None = None,
@@ -77,25 +76,38 @@ class AlicloudNetwork(pulumi.ComponentResource):
                                           opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]))
             self.egress.append(snat)
 
-        # inner_access_policy Accept lets the nodes of this group reach each other (kubelet, overlay, EMQX
-        # cluster ports); everything from outside the group is listed below, port by port.
+        # inner_access_policy Accept lets the members of this group reach each other on every port: kubelet, the
+        # flannel overlay (VXLAN between node addresses, so the EMQX cluster ports 4370/5369 between pods never show
+        # up as such on a node's interface) and, under terway, pod ENIs, which join this group. Nothing outside the
+        # group talks to those ports, so they get no rule; everything else is listed below, port by port.
         sg = alicloud.ecs.SecurityGroup(f"{name}-nodes", security_group_name=f"{name}-nodes", vpc_id=vpc.id,
                                         inner_access_policy="Accept", tags=tagged,
                                         description="EMQX platform nodes: MQTT from clients, dashboard from admins",
                                         opts=child)
         self.security_group_id = sg.id
-        mqtt_ports = sorted({port for _, _, port in LISTENERS} | {node_ports[p] for _, _, p in LISTENERS
-                                                                   if p in node_ports})
-        for cidr_index, cidr in enumerate(client_cidrs):
-            for port in mqtt_ports:
-                self._ingress(f"{name}-mqtt-{port}-{cidr_index}", sg, port, cidr, "MQTT clients")
-        dashboard_ports = sorted({DASHBOARD_PORT} | ({node_ports[DASHBOARD_PORT]} if DASHBOARD_PORT in node_ports
-                                                     else set()))
-        for cidr_index, cidr in enumerate(admin_cidrs):
-            for port in dashboard_ports:
-                self._ingress(f"{name}-dashboard-{port}-{cidr_index}", sg, port, cidr, "EMQX dashboard and API")
-        for port in CLUSTER_PORTS:
-            self._ingress(f"{name}-cluster-{port}", sg, port, plan.vpc_cidr, "EMQX cluster traffic, VPC only")
+        # ACK's recommended inbound rules for cluster security groups start with ICMP (all types) from 0.0.0.0/0
+        # (ACK 'Configure and manage cluster security groups'): among other things the 'fragmentation needed'
+        # messages of path-MTU discovery, which come from whatever router sits on a client's path.
+        alicloud.ecs.SecurityGroupRule(f"{name}-icmp", security_group_id=sg.id, type="ingress", ip_protocol="icmp",
+                                       port_range="-1/-1", cidr_ip="0.0.0.0/0", policy="accept", nic_type="intranet",
+                                       priority=1, description="ICMP (path-MTU discovery), as ACK recommends",
+                                       opts=child)
+        mqtt = [p for _, _, p in LISTENERS]
+        for port in backend_ports(mqtt, plugin, node_ports):
+            for i, cidr in enumerate(client_cidrs):
+                self._ingress(f"{name}-mqtt-{port}-{cidr_label(cidr)}", sg, port, cidr, "MQTT clients",
+                              was=f"{name}-mqtt-{port}-{i}")
+            # An NLB probes its backends from local addresses in its own vSwitches, which are the node vSwitches.
+            for zone in plan.zones if nlb_probes else ():
+                self._ingress(f"{name}-nlb-probe-{port}-{cidr_label(zone.node_cidr)}", sg, port, zone.node_cidr,
+                              "NLB health checks")
+        for port in backend_ports([DASHBOARD_PORT], plugin, node_ports):
+            for i, cidr in enumerate(admin_cidrs):
+                self._ingress(f"{name}-dashboard-{port}-{cidr_label(cidr)}", sg, port, cidr,
+                              "EMQX dashboard and API", was=f"{name}-dashboard-{port}-{i}")
+            for zone in plan.zones if nlb_probes else ():
+                self._ingress(f"{name}-nlb-probe-{port}-{cidr_label(zone.node_cidr)}", sg, port, zone.node_cidr,
+                              "NLB health checks")
         if plan.pod_cidr:
             # Flannel pods reach node-local services (DNS, kubelet ports) from the pod CIDR.
             alicloud.ecs.SecurityGroupRule(f"{name}-pods", security_group_id=sg.id, type="ingress",
@@ -104,8 +116,33 @@ class AlicloudNetwork(pulumi.ComponentResource):
                                            description="pod CIDR", opts=child)
         self.register_outputs({"vpc_id": self.vpc_id, "security_group_id": self.security_group_id})
 
-    def _ingress(self, rule_name: str, sg: alicloud.ecs.SecurityGroup, port: int, cidr: str, why: str) -> None:
+    def _ingress(self, rule_name: str, sg: alicloud.ecs.SecurityGroup, port: int, cidr: str, why: str,
+                 was: str | None = None) -> None:
+        # Rules used to be named by their CIDR's list position. Without the alias, Pulumi would create the renamed
+        # rule and then delete the old one; both are the same rule to the ECS API (group, protocol, port, source,
+        # policy, priority), so the delete would revoke the rule just "created", leaving the port closed while the
+        # state says open. The alias adopts the rule in place. It assumes the CIDR lists are unchanged by the first
+        # `pulumi up` with this code (change them in a later update).
+        aliases = [pulumi.Alias(name=was)] if was else None
         alicloud.ecs.SecurityGroupRule(rule_name, security_group_id=sg.id, type="ingress", ip_protocol="tcp",
                                        port_range=f"{port}/{port}", cidr_ip=cidr, policy="accept",
                                        nic_type="intranet", priority=1, description=why,
-                                       opts=pulumi.ResourceOptions(parent=self))
+                                       opts=pulumi.ResourceOptions(parent=self, aliases=aliases))
+
+
+def cidr_label(cidr: str) -> str:
+    """A CIDR as a resource-name part (10.0.0.0/8 -> 10-0-0-0-8): a rule keeps its name when other CIDRs come or go."""
+    return cidr.replace(".", "-").replace("/", "-").replace(":", "-")
+
+
+def backend_ports(ports: Sequence[int], plugin: str, node_ports: Mapping[int, int]) -> list[int]:
+    """The ports load-balanced traffic arrives at on this security group's members, for the Services' `ports`.
+
+    flannel: the cloud controller adds nodes (backend-type ecs) at the Service's node port; pod addresses are not
+    in the VPC, and nothing listens on the service port at a node's address. terway: it adds the pods' ENIs
+    (backend-type eni), which sit in this group, at the container port; node ports are never dialled. The load
+    balancer components set backend-type to match (loadbalancer.BACKEND_TYPES).
+    """
+    if plugin == "terway":
+        return sorted(ports)
+    return sorted(node_ports[p] for p in ports)
