@@ -10,12 +10,13 @@ Golden files under tests/golden/tuning/ are rewritten only with UPDATE_GOLDEN=1.
 
 from __future__ import annotations
 
+import base64
 import email
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import Message
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from components.tuning import (
     build_profile,
     render_ack_pre_user_data,
     render_cloud_config,
+    render_conntrack_keeper,
     render_eks_user_data,
     validate_overrides,
 )
@@ -343,6 +345,73 @@ def test_node_script_limits_and_swap() -> None:
     assert "swapoff" not in render_ack_pre_user_data(profile(swap_off=False))
 
 
+def test_node_script_sets_the_conntrack_hash_size_to_a_quarter_of_the_limit() -> None:
+    # kube-proxy keeps hashsize >= nf_conntrack_max / 4 (pkg/proxy/conntrack); the profile does the same for its own
+    # limit: 2 x 1.5M connections = 3M entries -> 750000 buckets, at load time and now.
+    script = render_ack_pre_user_data(profile(conns=1_500_000))
+    assert "options nf_conntrack hashsize=750000" in script
+    assert "echo 750000 >/sys/module/nf_conntrack/parameters/hashsize" in script
+    assert "/etc/modprobe.d/99-zz-emqx-conntrack.conf" in script
+    # A profile without a conntrack limit leaves the hash size alone.
+    bare = TuningProfile(sysctls=(), nofile=2097152, swap_off=False, kubernetes_version="1.35")
+    assert "hashsize" not in render_ack_pre_user_data(bare)
+    assert render_conntrack_keeper(bare) is None
+
+
+def test_pre_user_data_fits_ecs_user_data_with_room_to_spare() -> None:
+    # ECS RunInstances: user data "must be encoded in Base64 format and can be up to 32 KB". ACK's own node
+    # initialisation travels beside ours, so the script keeps to half of that, even with every override key set.
+    overrides: dict[str, int | str] = {k: s.sample for k, s in CATALOGUE.items() if s.sample}
+    script = render_ack_pre_user_data(profile(conns=5_000_000, overrides=overrides))
+    assert len(base64.b64encode(script.encode())) < 16 * 1024
+
+
+def test_node_script_writes_only_under_etc() -> None:
+    # Read-only-root images (ContainerOS) keep /etc and /var writable, nothing else: every file the ACK script
+    # writes must be under /etc (the sysfs hash size is a kernel parameter, not a file on the root).
+    script = render_ack_pre_user_data(profile())
+    written = [line.split()[1] for line in script.splitlines() if line.strip().startswith("put /")]
+    assert written, "no file is written with put"
+    for path in [*written, tuning.CONTAINERD_DROPIN_PATH, tuning.SYSCTL_CONF_PATH]:
+        assert path.startswith("/etc/"), path
+    assert tuning.NODE_SCRIPT_PATH not in script
+
+
+def _keep_once(tmp_path: Path, conns: int, max_now: int, hash_now: int) -> tuple[str, int, int]:
+    """One pass of the conntrack keeper against stand-in files for the two kernel values."""
+    keeper = render_conntrack_keeper(profile(conns=conns))
+    assert keeper is not None
+    body = keeper.split("# --- loop ---")[0]
+    replaced = body.replace("max_file=/proc/sys/net/netfilter/nf_conntrack_max", f"max_file={tmp_path}/max").replace(
+        f"hash_file={tuning.CONNTRACK_HASHSIZE_PATH}", f"hash_file={tmp_path}/hash"
+    )
+    assert replaced.count(str(tmp_path)) == 2
+    (tmp_path / "max").write_text(f"{max_now}\n")
+    (tmp_path / "hash").write_text(f"{hash_now}\n")
+    shims = tmp_path / "bin"
+    shims.mkdir(exist_ok=True)
+    (shims / "logger").write_text("#!/bin/sh\nexit 0\n")
+    (shims / "logger").chmod(0o755)
+    env = {**os.environ, "PATH": f"{shims}:{os.environ['PATH']}"}
+    result = subprocess.run([_needs("bash"), "-c", replaced + "\nkeep\n"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, int((tmp_path / "max").read_text()), int((tmp_path / "hash").read_text())
+
+
+def test_conntrack_keeper_raises_what_kube_proxy_lowered(tmp_path: Path) -> None:
+    # kube-proxy 1.29-1.35 on a 4-vCPU node: max(32768 x 4, 131072) = 131072, hash size left as it was.
+    out, limit, hashsize = _keep_once(tmp_path, conns=1_000_000, max_now=131072, hash_now=32768)
+    assert (limit, hashsize) == (2_000_000, 500_000)
+    assert "nf_conntrack_max was 131072" in out and "raised to 2000000" in out
+
+
+def test_conntrack_keeper_never_lowers(tmp_path: Path) -> None:
+    # kube-proxy on a 96-vCPU node sets 32768 x 96 = 3145728, above the profile: left alone, silently.
+    out, limit, hashsize = _keep_once(tmp_path, conns=1_000_000, max_now=3_145_728, hash_now=786_432)
+    assert (limit, hashsize) == (3_145_728, 786_432)
+    assert out == ""
+
+
 def _needs(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
@@ -351,9 +420,13 @@ def _needs(tool: str) -> str:
 
 
 @pytest.mark.parametrize("conns", [100_000, 5_000_000])
-def test_node_script_passes_bash_and_shellcheck(conns: int, tmp_path: Path) -> None:
-    script = tmp_path / "pre_user_data.sh"
-    script.write_text(render_ack_pre_user_data(profile(conns)))
+@pytest.mark.parametrize("render", [render_ack_pre_user_data, render_conntrack_keeper])
+def test_node_script_passes_bash_and_shellcheck(conns: int, render: Callable[[TuningProfile], str | None],
+                                                tmp_path: Path) -> None:
+    text = render(profile(conns))
+    assert text is not None
+    script = tmp_path / "script.sh"
+    script.write_text(text)
     subprocess.run([_needs("bash"), "-n", str(script)], check=True)
     result = subprocess.run(
         [_needs("shellcheck"), "-s", "bash", "-S", "style", str(script)], capture_output=True, text=True
@@ -424,9 +497,11 @@ def golden_outputs() -> dict[str, str]:
         "kubelet.allowedUnsafeSysctls": p.kubelet_allowed_unsafe_sysctls(),
         "nofile": p.nofile,
         "kube-proxy conntrack": p.conntrack_max,
+        "conntrack hashsize": p.conntrack_hashsize,
     }
     return {
         "ack_pre_user_data.sh": render_ack_pre_user_data(p),
+        "ack_conntrack_keeper.sh": render_conntrack_keeper(p) or "",
         "cloud_config.yaml": render_cloud_config(p),
         "eks_user_data.mime": render_eks_user_data(p),
         "pod_and_kubelet.json": json.dumps(pod, indent=2) + "\n",

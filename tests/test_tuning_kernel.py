@@ -194,6 +194,10 @@ set -u
 for d in /etc/sysctl.d /etc/modules-load.d /etc/security/limits.d /etc/systemd/system; do
   mount -t tmpfs tmpfs "$d"
 done
+# A read-only root keeps some of these read-only too (RO_DIRS); everything else on / already is, for uid 65534.
+for d in $RO_DIRS; do
+  mount -o remount,ro,bind "$d"
+done
 export PATH="$SANDBOX/bin:$PATH"
 bash "$SANDBOX/script.sh" >"$SANDBOX/out1" 2>&1; echo $? >"$SANDBOX/rc1"
 cp /etc/sysctl.d/99-zz-emqx.conf "$SANDBOX/conf1" 2>/dev/null
@@ -216,7 +220,7 @@ class Run:
     files: dict[str, str]
 
 
-def run_node_script(script: str) -> Run:
+def run_node_script(script: str, *, read_only: tuple[str, ...] = ()) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         sandbox = Path(tmp)
         sandbox.chmod(0o777)
@@ -227,7 +231,7 @@ def run_node_script(script: str) -> Run:
             path.chmod(0o755)
         (sandbox / "script.sh").write_text(script)
         (sandbox / "script.sh").chmod(0o644)
-        env = {**os.environ, "SANDBOX": str(sandbox)}
+        env = {**os.environ, "SANDBOX": str(sandbox), "RO_DIRS": " ".join(read_only)}
         result = subprocess.run(
             unprivileged("-m", "bash", "-c", DRIVER), env=env, capture_output=True, text=True, timeout=60
         )
@@ -284,17 +288,62 @@ def test_node_script_applies_reads_back_and_is_idempotent(netns_ok: None, monkey
 def test_node_script_fails_loudly_when_a_key_does_not_land(netns_ok: None) -> None:
     # Inside a pod-like namespace the real node keys cannot be set: exactly the failure the script must not hide.
     profile = default_profile()
+    hashsize = Path(tuning.CONNTRACK_HASHSIZE_PATH)
+    hashsize_before = hashsize.read_text() if hashsize.exists() else None
     run = run_node_script(render_node_script(profile))
+    # The script tries the host's conntrack hash size from the sandbox: the kernel must have refused it.
+    assert (hashsize.read_text() if hashsize.exists() else None) == hashsize_before
     assert run.rc1 != 0
     unsettable = [s.key for s in profile.node_sysctls if CATALOGUE[s.key].kernel_scope != "per_netns"]
     for key in unsettable:
         assert f"-p user.err -- {key}: wanted" in run.journal, key
         assert f"emqx-tuning: err: {key}: wanted" in run.out1, key
+    # The conntrack hash size can only be set from the initial network namespace: refused here, and said so.
+    assert f"emqx-tuning: err: nf_conntrack hashsize: wanted at least {profile.conntrack_hashsize}" in run.out1
     # The script carried on: the per-namespace conntrack timeout still applied, and the limits were written.
     if conntrack_loaded():
         assert "net.netfilter.nf_conntrack_tcp_timeout_time_wait = 30" in run.journal
     assert "root hard nofile" in run.files["limits"]
     assert "tuning step(s) failed" in run.out1
+    # /etc/modprobe.d is not writable here (absent, under a host /etc uid 65534 cannot write): a warning, not a failure.
+    assert f"emqx-tuning: warning: cannot write {tuning.MODPROBE_CONNTRACK_PATH}" in run.out1
+    assert f"err: cannot write {tuning.MODPROBE_CONNTRACK_PATH}" not in run.out1
+
+
+def _namespace_profile() -> TuningProfile:
+    """Per-namespace keys standing in for node keys, so the script can really apply them in the sandbox."""
+    return TuningProfile(
+        sysctls=(Sysctl("net.core.somaxconn", "32768", "node", "test"),),
+        nofile=2097152,
+        swap_off=False,
+        kubernetes_version="1.35",
+    )
+
+
+def test_node_script_warns_when_an_optional_file_is_read_only(netns_ok: None) -> None:
+    # Login-session limits matter to nobody running EMQX (containers take containerd's): a read-only directory there
+    # is logged and the node still passes.
+    run = run_node_script(render_node_script(_namespace_profile()), read_only=("/etc/security/limits.d",))
+    assert run.rc1 == 0, run.out1
+    assert "emqx-tuning: warning: cannot write /etc/security/limits.d/99-zz-emqx.conf" in run.out1
+    assert run.files["limits"] == ""
+    assert run.files["somaxconn"].strip() == "32768"
+    assert "LimitNOFILE=2097152" in run.files["dropin"]
+
+
+def test_node_script_fails_the_node_when_a_required_file_is_read_only(netns_ok: None) -> None:
+    # Without the sysctl file a reboot loses the keys and EMQX may start before anything re-applies them: the node
+    # fails, but the keys are still applied now and the other steps still run.
+    run = run_node_script(render_node_script(_namespace_profile()), read_only=("/etc/sysctl.d",))
+    assert run.rc1 != 0
+    assert "emqx-tuning: err: cannot write /etc/sysctl.d/99-zz-emqx.conf" in run.out1
+    assert run.files["somaxconn"].strip() == "32768"
+    assert "root hard nofile 2097152" in run.files["limits"]
+    assert "1 tuning step(s) failed" in run.out1
+    # Same for containerd's open-file drop-in: containers would keep containerd's default limit.
+    run = run_node_script(render_node_script(_namespace_profile()), read_only=("/etc/systemd/system",))
+    assert run.rc1 != 0
+    assert f"emqx-tuning: err: cannot write {tuning.CONTAINERD_DROPIN_PATH}" in run.out1
 
 
 def test_fstab_swap_lines_are_commented_once(tmp_path: Path) -> None:
