@@ -23,6 +23,10 @@ if settings.target == "alicloud":
     pulumi.export("kubeconfig", cloud.kubeconfig)
     pulumi.export("mqtt_endpoints", cloud.endpoints)
     pulumi.export("dashboard_url", cloud.dashboard_url)
+    if cloud.api_server_acl_id is not None:
+        # The access list to bind to the API server's listener 6443 once (README, Known limits).
+        pulumi.export("api_server_acl_id", cloud.api_server_acl_id)
+        pulumi.export("api_server_lb_id", cloud.api_server_lb_id)
 else:
     platform = ExistingCluster(name, settings).platform
 
@@ -45,11 +49,11 @@ emqx = EmqxCluster(name, settings=settings, platform=platform, after=before_emqx
 if settings.rebalance:
     Rebalances(name, runs=settings.rebalance, instance_name=settings.emqx.name,
                instance_kind=settings.emqx.release.kind, namespace=settings.emqx.namespace,
-               provider=platform.provider, after=[emqx.resource])
+               plan=settings.sizing, provider=platform.provider, after=[emqx.resource])
 if settings.monitoring.prometheus_operator:
     EmqxMonitoring(name, settings=settings.monitoring, emqx_name=settings.emqx.name,
                    namespace=settings.emqx.namespace,
-                   max_connections_per_node=settings.sizing.max_connections_per_node,
+                   plan=settings.sizing,
                    provider=platform.provider, after=[emqx.resource])
 
 pulumi.export("emqx_namespace", emqx.namespace)

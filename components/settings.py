@@ -7,7 +7,6 @@ program reads `pulumi.Config`.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -16,8 +15,8 @@ from typing import Any, Literal
 
 import pulumi
 
-from components import sizing, tuning
-from components.config_reader import Problems, Section, dns_name_problem
+from components import load_balancer_tier, regions, sizing, tuning
+from components.config_reader import Problems, Section, dns_name_problem, key_text, shown, suggest, type_name
 from components.emqx_versions import EmqxRelease, parse_release
 from components.network_plan import NetworkPlan, plan_network
 from components.render.emqx import max_ports
@@ -78,11 +77,19 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True)
+class ApiServerSettings:
+    public: bool  # an EIP on ACK's API server load balancer
+    # Who may reach the API server (both endpoints: ACK's access control is on the one CLB listener behind both).
+    allowed_cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ClusterSettings:
     kubernetes_version: str  # the provider's version string, e.g. "1.35.7-aliyun.1"
     kubernetes_minor: str  # "1.35": what the kubelet and the sysctl safe-list depend on
     spec: str
-    api_server_public: bool
+    api_server: ApiServerSettings
+    node_image: str  # cs.NodePool image_type of every pool, checked against NODE_IMAGES
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,9 @@ class HealthCheckSettings:
 
 @dataclass(frozen=True)
 class LoadBalancerSettings:
+    # clb: one pay-by-LCU CLB; nlb: an NLB across the stack's zones (components/load_balancer_tier.py).
+    type: load_balancer_tier.LoadBalancerType
     address_type: Literal["internet", "intranet"]
-    spec: str
     scheduler: Literal["wrr", "wlc", "rr"]
     idle_timeout_seconds: int
     health_check: HealthCheckSettings
@@ -228,7 +236,11 @@ class Settings:
 
 
 def raw_config() -> tuple[dict[str, Any], set[str]]:
-    """The project's config values (JSON-decoded where structured) and which keys are secret."""
+    """The stack's config values (JSON-decoded where structured) and which of the project's keys are secret.
+
+    The project's keys come without their namespace (`emqx`); every other key keeps its namespace
+    (`alicloud:region`), so that `parse` can refuse a misspelt namespace instead of never seeing it.
+    """
     merged: dict[str, Any] = {}
     merged.update(pulumi.runtime.config.get_config_env())
     merged.update(pulumi.runtime.config.CONFIG.get())
@@ -237,10 +249,11 @@ def raw_config() -> tuple[dict[str, Any], set[str]]:
     prefix = f"{PROJECT}:"
     values: dict[str, Any] = {}
     for full_key, text in merged.items():
-        if not full_key.startswith(prefix):
-            continue
-        key = full_key[len(prefix) :]
-        values[key] = _decode(text)
+        if full_key.startswith(prefix):
+            values[full_key[len(prefix) :]] = _decode(text)
+        else:
+            # Other namespaces are only checked, never read: no need to decode them.
+            values[full_key] = text
     secrets = {k[len(prefix) :] for k in secret_full if k.startswith(prefix)}
     return values, secrets
 
@@ -249,18 +262,135 @@ def _decode(text: Any) -> Any:
     if not isinstance(text, str):
         return text
     stripped = text.strip()
-    if stripped[:1] in "{[" or stripped in ("true", "false", "null") or re.fullmatch(r"-?\d+(\.\d+)?", stripped):
+    if (stripped[:1] in "{[" or stripped in ("true", "false", "null")
+            or re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", stripped)):
         try:
             return json.loads(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            # Not JSON after all, an integer past Python's digit limit, or nesting deeper than the decoder's
+            # stack: left as text, which the settings then refuse with a short message.
             return text
     return text
 
 
 def load() -> Settings:
     """Settings for the running stack; raises ConfigError before anything is registered."""
+    # The stack name first: every cloud name derives from it, and nothing should be read for a stack that
+    # cannot be deployed.
+    stack = pulumi.get_stack()
+    refused = stack_name_problem(stack)
+    if refused:
+        raise ConfigError([f"stack name: {refused[0]}; {refused[1]}"])
     values, secret_keys = raw_config()
-    return parse(values, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    return parse(values, stack=stack, secret_keys=secret_keys)
+
+
+# The program names its resources emqx-<stack>-<what>; the strictest cloud names derived from that are:
+# - the ACK cluster, emqx-<stack>-ack: 1-63 letters, digits and hyphens, not starting with a hyphen (ACK's
+#   CreateCluster `name`, https://www.alibabacloud.com/help/doc-detail/90776.htm; the provider's cs.ManagedKubernetes
+#   docstring states no limit);
+# - the node pools, emqx-<stack>-emqx-<zone> and emqx-<stack>-loadgen: taken to follow the cluster's 63-character
+#   rule (the provider's `node_pool_name` documents no limit of its own);
+# - the CLB and its server groups, emqx-<stack>-clb / -dashboard: at most 80 (pulumi_alicloud slb LoadBalancer
+#   `load_balancer_name`); VPC, vSwitch, NAT, EIP, security group: 2-128 and must start with a letter
+#   (pulumi_alicloud vpc.Network, vpc.Switch, vpc.NatGateway, ecs.EipAddress, ecs.SecurityGroup docstrings).
+# Letters, digits and hyphens are the characters all of them accept (ACK refuses `.` and `_`). 24 characters leave
+# the node pool names room for zone ids of up to 28 characters (the longest in components/regions.py is 16);
+# `_cloud` refuses a zone (from cloud.extraZones) that would not fit beside a stack name of the maximum length.
+STACK_NAME_MAX = 24
+CLB_MAX_TAGS = 10
+STACK_NAME = r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?"
+NAME_LIMIT = 63  # ACK cluster and node pool names
+# Namespaces whose keys belong to someone else and may sit in a stack file: Pulumi's own, and the providers the
+# program uses (random generates the dashboard password); aws for the EKS target once it exists.
+OTHER_NAMESPACES = ("alicloud", "aws", "kubernetes", "pulumi", "random")
+# Bounds on one config value, checked before anything walks it: far above anything a real stack sets.
+MAX_DEPTH = 12
+MAX_NODES = 5_000
+MAX_TEXT = 16 * 1024
+MAX_SECRET_TEXT = 256 * 1024  # a kubeconfig with inline certificates is a few KiB to a few tens of KiB
+MAX_KEYS = 200  # top-level keys of all namespaces in one stack
+
+
+def stack_name_problem(stack: object) -> tuple[str, str] | None:
+    """(what is wrong, how to fix) when the stack name cannot make valid cloud names, or None."""
+    fix = (f"use a stack name of 1-{STACK_NAME_MAX} letters, digits and hyphens (not at the ends), "
+           "e.g. `pulumi stack init prod`")
+    if not isinstance(stack, str) or not stack:
+        return ("is empty", fix)
+    if len(stack) > STACK_NAME_MAX:
+        return (f"{shown(stack)} is {len(stack)} characters; the ACK cluster and node pool names derived from it "
+                f"(emqx-<stack>-...) must fit {NAME_LIMIT}", fix)
+    if not re.fullmatch(STACK_NAME, stack, re.ASCII):
+        return (f"{shown(stack)} has characters Alibaba Cloud names do not accept", fix)
+    return None
+
+
+def _bounds_problem(value: object, *, secret: bool) -> str | None:
+    """Why one config value is too large to read (too deep, too many items, too long a text), or None.
+
+    Walks without recursion, so a value nested thousands deep is measured, not followed.
+    """
+    nodes = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return f"has more than {MAX_NODES:,} values"
+        if depth > MAX_DEPTH:
+            return f"is nested more than {MAX_DEPTH} levels deep"
+        if isinstance(item, str):
+            limit = MAX_SECRET_TEXT if secret else MAX_TEXT
+            if len(item) > limit:
+                return f"holds a text of {len(item):,} characters (at most {limit:,})"
+        elif isinstance(item, Mapping):
+            for k, v in item.items():  # pyright: ignore[reportUnknownVariableType]
+                stack.append((k, depth + 1))  # pyright: ignore[reportUnknownArgumentType]
+                stack.append((v, depth + 1))  # pyright: ignore[reportUnknownArgumentType]
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)  # pyright: ignore[reportUnknownVariableType]
+    return None
+
+
+def _namespace_problems(values: Mapping[str, Any], problems: Problems) -> None:
+    """Keys of another namespace: a provider's are left to it, anything else is refused with a suggestion."""
+    for key in values:
+        namespace, _, name = str(key).partition(":")
+        if namespace in OTHER_NAMESPACES:
+            continue
+        known = (PROJECT, *OTHER_NAMESPACES)
+        close = suggest(namespace, known)
+        fix = (f"did you mean {close}:{key_text(name)}?" if close
+               else f"use the project's namespace ({PROJECT}:) or a provider's ({', '.join(OTHER_NAMESPACES)})")
+        problems.add(key_text(key), "is in an unknown namespace", fix)
+
+
+def _project_key_problems(values: Mapping[str, Any], secret_keys: set[str] | frozenset[str],
+                          problems: Problems) -> set[str]:
+    """Unknown, oversized and wrongly secret project keys; returns the keys not to read any further."""
+    skip: set[str] = set()
+    for key in values:
+        if key not in SECTION_KEYS and key not in SECRET_KEYS:
+            close = suggest(key, SECTION_KEYS + SECRET_KEYS)
+            fix = (f"did you mean {PROJECT}:{close}?" if close
+                   else "remove it; see the README's configuration reference")
+            problems.add(f"{PROJECT}:{key_text(key)}", "is not a known setting", fix)
+            continue
+        too_big = _bounds_problem(values[key], secret=key in SECRET_KEYS)
+        if too_big:
+            problems.add(key, too_big, "shorten it; see the README's configuration reference")
+            skip.add(key)
+        elif key in SECRET_KEYS and not isinstance(values[key], str):
+            problems.add(key, f"must be text, got {type_name(values[key])}",
+                         f"set it with `pulumi config set --secret {key} <value>`")
+        elif key in secret_keys and key not in SECRET_KEYS:
+            # The program reads these keys as plain values: a `secure:` value inside would reach resource inputs,
+            # logs and the preview's files without its secret marker. Only the licence and kubeconfig are secrets.
+            problems.add(key, f"holds a secret (`secure:`) value, but {key} is not a secret setting and would "
+                         "be handled as plain text", f"set the value without --secret (`pulumi config set --path "
+                         f"{key}.<field> <value>`); only {' and '.join(SECRET_KEYS)} are secrets")
+    return skip
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -268,13 +398,19 @@ def load() -> Settings:
 
 
 def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
+    refused = stack_name_problem(stack)
+    if refused:
+        raise ConfigError([f"stack name: {refused[0]}; {refused[1]}"])
+    if len(values) > MAX_KEYS:
+        # Hundreds of keys are not a stack config (it has ~20): listing each would bury the message, and walking them
+        # all would take seconds.
+        raise ConfigError([f"config: {len(values):,} keys; the project reads {len(SECTION_KEYS) + len(SECRET_KEYS)}"
+                           " and providers a few more; remove what is not config"])
     problems = Problems()
-    for key in values:
-        if key not in SECTION_KEYS and key not in SECRET_KEYS:
-            close = difflib.get_close_matches(key, SECTION_KEYS + SECRET_KEYS, n=1)
-            fix = (f"did you mean {PROJECT}:{close[0]}?" if close
-                   else "remove it; see the README's configuration reference")
-            problems.add(f"{PROJECT}:{key}", "is not a known setting", fix)
+    _namespace_problems({k: v for k, v in values.items() if ":" in str(k)}, problems)
+    values = {k: v for k, v in values.items() if ":" not in str(k)}
+    skipped = _project_key_problems(values, secret_keys, problems)
+    values = {k: v for k, v in values.items() if k not in skipped}
     for key in SECRET_KEYS:
         if key in values and key not in secret_keys:
             problems.add(
@@ -294,8 +430,13 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     if len(tags) > 16:
         problems.add("tags", f"{len(tags)} tags; Alibaba Cloud allows 20 per resource and the program sets up to 4",
                      "use at most 16")
+    elif target == "alicloud" and len(tags) > CLB_MAX_TAGS - 3:
+        # The CLB takes at most 10 tags (pulumi_alicloud slb.ApplicationLoadBalancer `tags`), and carries stack,
+        # project and component: more would fail on `pulumi up`, after the network and cluster exist.
+        problems.add("tags", f"{len(tags)} tags; the stack's CLB accepts at most {CLB_MAX_TAGS} and the program "
+                     "sets 3 on it", f"use at most {CLB_MAX_TAGS - 3}")
 
-    cluster = _cluster(root.section("cluster"), target)
+    cluster = _cluster(root.section("cluster"), target, production)
     emqx = _emqx(root.section("emqx"), production)
     existing = _existing(root.section("existing"), target)
     cloud = _cloud(root.section("cloud"), target, production)
@@ -304,7 +445,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     emqx_pool = _pool(pools.section("emqx"), "emqx", target, default_types=("ecs.c7.xlarge",), count=None)
     loadgen_pool = _pool(pools.section("loadgen"), "loadgen", target, default_types=("ecs.c7.2xlarge",), count=0,
                          enabled_default=False)
-    load_balancer = _load_balancer(root.section("loadBalancer"), emqx.keepalive_seconds if emqx else 60)
+    load_balancer = _load_balancer(root.section("loadBalancer"), emqx, cloud, production)
     monitoring = _monitoring(root.section("monitoring"))
     rebalance = _rebalance(root.section("rebalance"))
     charts = _charts(root.section("charts"))
@@ -436,6 +577,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
             problems.extend(net_problems)
             network = NetworkSettings(plan=net_plan, **network_raw)
 
+    _load_balancer_capacity(load_balancer, emqx, plan, cloud if target == "alicloud" else None, problems)
     if problems or emqx is None or plan is None or profile is None or target is None:
         raise ConfigError(problems.items or ["emqx: could not be read; see the README's configuration reference"])
 
@@ -493,18 +635,43 @@ def _target(root: Section) -> Target | None:
 def _cloud(section: Section, target: Target | None, production: bool) -> CloudSettings | None:
     if target != "alicloud":
         return None
-    region = section.string("region", None, required=True, pattern=r"[a-z]{2}-[a-z0-9-]+",
-                            hint="an Alibaba Cloud region id such as cn-hangzhou")
+    region = section.string("region", None, required=True, hint="an Alibaba Cloud region id such as cn-hangzhou")
     zones = section.strings("zones", min_items=3 if production else 2,
                             hint="list the zone ids to spread nodes over, e.g. [cn-hangzhou-h, cn-hangzhou-i]")
-    if region:
-        for i, zone in enumerate(zones):
-            if not zone.startswith(region + "-"):
-                section.problems.add(
-                    f"cloud.zones[{i}]",
-                    f"{zone!r} is not a zone of region {region!r}",
-                    f"use zone ids that start with '{region}-'",
-                )
+    # Zones the table in components/regions.py does not know yet (a new zone, or a region whose zone ids the
+    # table lacks): listed here on purpose, so a typo in cloud.zones is still caught.
+    extra = section.strings("extraZones", ())
+    problems = section.problems
+    if region is not None and (bad := regions.region_syntax_problem(region)):
+        problems.add("cloud.region", f"{shown(region)} {bad}", "use a region id such as cn-hangzhou")
+        region = None
+    for key, listed in (("cloud.zones", zones), ("cloud.extraZones", extra)):
+        for i, zone in enumerate(listed):
+            bad = regions.zone_syntax_problem(zone, region) if region else None
+            if region and bad:
+                example = (regions.ZONES.get(region) or (region + "-a",))[0]
+                problems.add(f"{key}[{i}]", f"{shown(zone)} {bad}", f"use zone ids of {region} such as {example}")
+    if region is not None and not problems.about("cloud.zones", "cloud.extraZones"):
+        if not regions.is_listed(region) and not (zones and set(zones) <= set(extra)):
+            close = suggest(region, sorted(regions.ZONES))
+            problems.add("cloud.region", f"{region!r} is not in the region table (components/regions.py)",
+                         (f"did you mean {close}? " if close else "")
+                         + "for a region the table lacks, list its zones in cloud.extraZones as well")
+        elif regions.is_listed(region):
+            for i, zone in enumerate(zones):
+                if not regions.is_listed(region, zone) and zone not in extra:
+                    problems.add(f"cloud.zones[{i}]", f"{zone!r} is not a known zone of {region}",
+                                 f"known: {', '.join(regions.ZONES[region])}; if Alibaba Cloud opened it after the "
+                                 "table was written, add it to cloud.extraZones too")
+        for i, zone in enumerate(extra):
+            if zone not in zones:
+                problems.add(f"cloud.extraZones[{i}]", f"{zone!r} is not in cloud.zones", "remove it")
+    # Node pools are named emqx-<stack>-emqx-<zone>, and ACK names stop at 63 characters (see STACK_NAME_MAX).
+    for i, zone in enumerate(zones):
+        longest = len(f"emqx-{'x' * STACK_NAME_MAX}-emqx-{zone}")
+        if longest > NAME_LIMIT and not problems.about(f"cloud.zones[{i}]"):
+            problems.add(f"cloud.zones[{i}]", f"{shown(zone)} would make node pool names of up to {longest} "
+                         f"characters, over ACK's {NAME_LIMIT}", "use a shorter zone id")
     return CloudSettings(region=region or "", zones=zones)
 
 
@@ -538,22 +705,75 @@ def _network_fields(section: Section, target: Target | None) -> dict[str, Any] |
     }
 
 
-def _cluster(section: Section, target: Target | None) -> ClusterSettings:
+@dataclass(frozen=True)
+class NodeImage:
+    """An ACK node image (cs.NodePool image_type) and the newest Kubernetes minor its nodes can run."""
+
+    cgroup: Literal["v1", "v2", "undocumented"]
+    newest_minor: tuple[int, int] | None  # None: every minor ACK creates clusters on
+    source: str
+
+
+# Kubernetes 1.35 removed cgroup v1: "The kubelet refuses to start on nodes that use cgroup v1" (ACK's Kubernetes 1.35
+# release notes). Only images documented as cgroup v2 run 1.35; an image whose cgroup version the sources cited here
+# do not state is held to 1.34 rather than risk nodes whose kubelet never starts.
+NODE_IMAGES: dict[str, NodeImage] = {
+    # The default: "Alibaba Cloud Linux 3 Container-optimized images use control group (cgroup) v2" (Alibaba Cloud
+    # Linux docs, "Alibaba Cloud Linux 3 Container-optimized images"), with Alinux 3's full userland, so the node
+    # tuning script finds every tool it uses.
+    "AliyunLinux3ContainerOptimized": NodeImage(
+        "v2", None, "Alibaba Cloud Linux 3 Container-optimized images use cgroup v2"),
+    # The stock Alinux 3 image boots cgroup v1: ACK documents cgroup v2 on Alinux 3 only through a custom image built
+    # with ack-image-builder ("Create cgroup v2 nodes from a custom image").
+    "AliyunLinux3": NodeImage(
+        "v1", (1, 34), "the stock Alibaba Cloud Linux 3 image uses cgroup v1 (ACK: cgroup v2 needs a custom image)"),
+    # Read-only root with /etc and /var writable (ACK "ContainerOS overview"): the tuning script writes only under
+    # /etc. Its cgroup version is not stated in the ACK pages cited here.
+    "ContainerOS": NodeImage(
+        "undocumented", (1, 34), "ACK's ContainerOS overview does not state that it uses cgroup v2"),
+}
+DEFAULT_NODE_IMAGE = "AliyunLinux3ContainerOptimized"
+
+
+def _cluster(section: Section, target: Target | None, production: bool) -> ClusterSettings:
     # ACK creates clusters only on its three newest minor versions; 1.35 is one of them in late 2026.
     version = section.string("kubernetesVersion", "1.35.7-aliyun.1",
-                             pattern=r"1\.\d{2}\.\d+(-aliyun\.\d+)?",
+                             pattern=r"1\.[0-9]{2}\.[0-9]+(-aliyun\.[0-9]+)?",
                              hint="an ACK version such as 1.35.7-aliyun.1 (see ACK's supported versions)")
     assert version is not None
     minor = ".".join(version.split(".")[:2])
     spec = section.string("spec", "ack.pro.small", choices=("ack.pro.small", "ack.standard"))
-    public = section.boolean("apiServerPublic", False)
+    if section.has("apiServerPublic"):
+        # Renamed, not aliased: the endpoint now comes with its access list, and honouring the old key would let a
+        # stack go public without one.
+        section.accept("apiServerPublic")
+        section.problems.add("cluster.apiServerPublic", "was renamed to cluster.apiServer.public",
+                             "write `cluster: {apiServer: {public: true|false, allowedCidrs: [...]}}` instead")
+    api = section.section("apiServer")
+    public = api.boolean("public", False)
+    allowed = api.cidrs("allowedCidrs")
+    open_to_all = [c for c in allowed if c.endswith("/0")]
+    if production and open_to_all:
+        section.problems.add("cluster.apiServer.allowedCidrs", f"{', '.join(open_to_all)} lets anyone reach the "
+                             "Kubernetes API of a production stack", "list the networks pulumi and kubectl run from")
+    elif production and public and not allowed:
+        section.problems.add("cluster.apiServer.public", "a production API server on the internet needs an access "
+                             "list", "set cluster.apiServer.allowedCidrs to the networks pulumi and kubectl run from, "
+                             "or keep the endpoint private and run pulumi inside the VPC (README, Deploying for real)")
+    image = section.string("nodeImage", DEFAULT_NODE_IMAGE, choices=tuple(NODE_IMAGES)) or DEFAULT_NODE_IMAGE
+    newest = NODE_IMAGES[image].newest_minor
+    if target == "alicloud" and newest is not None and tuning.parse_kubernetes_version(minor) > newest:
+        section.problems.add(
+            "cluster.nodeImage", f"{image} cannot run Kubernetes {minor} ({NODE_IMAGES[image].source}; from 1.35 "
+            "the kubelet refuses to start without cgroup v2)",
+            f"use {DEFAULT_NODE_IMAGE}, or a cluster.kubernetesVersion of {newest[0]}.{newest[1]} or older")
     if target == "existing":
         # Required: which sysctls a kubelet accepts without an allowlist depends on it, and a guess that is too new
         # gets every EMQX pod refused (SysctlForbidden).
-        minor = section.string("kubernetesMinor", None, pattern=r"1\.\d{2}", required=True,
+        minor = section.string("kubernetesMinor", None, pattern=r"1\.[0-9]{2}", required=True,
                                hint="the existing cluster's version as shown by `kubectl version`, e.g. 1.33") or minor
     return ClusterSettings(kubernetes_version=version, kubernetes_minor=minor, spec=spec or "ack.pro.small",
-                           api_server_public=public)
+                           api_server=ApiServerSettings(public=public, allowed_cidrs=allowed), node_image=image)
 
 
 def _pool(section: Section, name: str, target: Target | None, *, default_types: tuple[str, ...],
@@ -564,7 +784,7 @@ def _pool(section: Section, name: str, target: Target | None, *, default_types: 
     types = section.strings("instanceTypes", default_types, min_items=1)
     for i, t in enumerate(types):
         if not re.fullmatch(r"ecs\.[a-z0-9-]+\.[a-z0-9]+", t):
-            section.problems.add(f"nodePools.{name}.instanceTypes[{i}]", f"{t!r} is not an ECS instance type",
+            section.problems.add(f"nodePools.{name}.instanceTypes[{i}]", f"{shown(t)} is not an ECS instance type",
                                  "use a type such as ecs.c7.4xlarge")
     n = section.integer("count", count, minimum=0 if name == "loadgen" else 1, maximum=500)
     if name == "system" and n is not None and n < 2:
@@ -580,9 +800,9 @@ def _pool(section: Section, name: str, target: Target | None, *, default_types: 
 
 def _emqx(section: Section, production: bool) -> EmqxSettings | None:
     edition = section.string("edition", "opensource", choices=("opensource", "enterprise"))
-    version = section.string("version", "5.8.9", pattern=r"\d+\.\d+\.\d+",
+    version = section.string("version", "5.8.9", pattern=r"[0-9]+\.[0-9]+\.[0-9]+",
                              hint="an EMQX release such as 5.8.9 or 5.10.3")
-    repository = section.string("imageRepository", None, pattern=r"[a-z0-9./_-]+(:\d+)?[a-z0-9./_-]*",
+    repository = section.string("imageRepository", None, pattern=r"[a-z0-9./_-]+(:[0-9]+)?[a-z0-9./_-]*",
                                 hint="a registry path such as registry.example.com/emqx/emqx")
     # At most 36 characters: the operator names the core StatefulSet <name>-core-<hash of up to 10>, and its pods'
     # controller-revision-hash label <statefulset>-<hash of up to 10> must fit Kubernetes' 63.
@@ -650,7 +870,7 @@ def _topology_problems(plan: sizing.SizingPlan, release: EmqxRelease, production
     nodes = plan.cores + plan.replicants
     if plan.replicants and not release.replicants_allowed:
         out.append(f"emqx.replicants: {release.edition} EMQX {release.version} has no replicant nodes "
-                   "(core + replicant is Enterprise-only since 5.7); set replicants to 0, or use edition enterprise")
+                   "(core + replicant is Enterprise-only since 5.8.0); set replicants to 0, or use edition enterprise")
     if plan.replicants and plan.cores < 2:
         out.append(f"emqx.cores: {plan.cores} core cannot serve {plan.replicants} replicant(s) through a core "
                    "restart; use 3 cores")
@@ -682,7 +902,7 @@ def _node_shape(target: Target | None, pool: NodePoolSettings | None, existing: 
     for i, t in enumerate(pool.instance_types):
         shape = sizing.INSTANCE_SHAPES.get(t)
         if shape is None:
-            problems.add(f"nodePools.emqx.instanceTypes[{i}]", f"{t!r} is not in the sizing table, so its vCPU "
+            problems.add(f"nodePools.emqx.instanceTypes[{i}]", f"{shown(t)} is not in the sizing table, so its vCPU "
                          "and memory are unknown", "use a listed type (README: sizing) or add it to "
                          "components/sizing.py INSTANCE_SHAPES")
         else:
@@ -693,13 +913,28 @@ def _node_shape(target: Target | None, pool: NodePoolSettings | None, existing: 
     return min(shapes, key=lambda s: (s.vcpu, s.memory_gib))
 
 
-def _load_balancer(section: Section, keepalive: int) -> LoadBalancerSettings:
+def _load_balancer(section: Section, emqx: EmqxSettings | None, cloud: CloudSettings | None,
+                   production: bool) -> LoadBalancerSettings:
+    keepalive = emqx.keepalive_seconds if emqx else 60
+    zones = len(cloud.zones) if cloud else 2
+    if section.has("spec"):
+        section.accept("spec")
+        # The provider ignores load_balancer_spec for PayByCLCU, and ModifyLoadBalancerInstanceSpec refuses
+        # pay-by-LCU instances: a spec here could only mislead (load_balancer_tier.SOURCES clb-create, clb-faq).
+        section.problems.add("loadBalancer.spec", "pay-by-specification CLBs are no longer sold (since 2025-06-01); "
+                             "the stack's pay-by-LCU CLB scales by itself and takes no spec",
+                             "remove it; for more than one CLB carries, set loadBalancer.type: nlb")
+    derived = (load_balancer_tier.default_type(zones, emqx.capacity.connections, emqx.headroom) if emqx
+               else "clb")
+    kind = section.string("type", derived, choices=load_balancer_tier.TYPES) or derived
     address_type = section.string("addressType", "intranet", choices=("internet", "intranet"))
-    spec = section.string("spec", "slb.s3.large", pattern=r"slb\.s[1-3]\.(small|medium|large)|slb\.s3\.xlarge",
-                          hint="a CLB spec such as slb.s3.large")
     # wrr by default: CLB's API reference accepts wlc for TCP listeners but its console no longer offers it, so an
     # account may refuse it; long-lived connections are evened out by a Rebalance run after a scale-out instead.
     scheduler = section.string("scheduler", "wrr", choices=("wrr", "wlc", "rr"))
+    if kind == "nlb" and scheduler == "wlc":
+        # nlb.ServerGroup takes Wrr, Rr, Sch, Tch or Qch (terraform-provider-alicloud nlb_server_group scheduler).
+        section.problems.add("loadBalancer.scheduler", "an NLB server group has no least-connections scheduler",
+                             "use wrr or rr, and even out connections with a rebalance run after a scale-out")
     # MQTT clients send PINGREQ every keepalive; brokers drop a client after 1.5 x keepalive of silence. The LB must
     # not drop a quiet but healthy connection first.
     minimum_idle = int(keepalive * 1.5) + 1
@@ -710,26 +945,52 @@ def _load_balancer(section: Section, keepalive: int) -> LoadBalancerSettings:
                              "so the load balancer would cut idle MQTT clients",
                              f"use at least {minimum_idle}, or lower emqx.keepaliveSeconds")
     hc = section.section("healthCheck")
-    interval = hc.integer("intervalSeconds", 2, minimum=1, maximum=50)
+    # NLB health checks run every 5-50 s (nlb.ServerGroup health_check_interval); CLB's every 1-50 s.
+    fastest = 5 if kind == "nlb" else 1
+    interval = hc.integer("intervalSeconds", max(2, fastest), minimum=fastest, maximum=50,
+                          hint=f"a {kind.upper()} checks every {fastest} to 50 s")
     timeout = hc.integer("timeoutSeconds", 5, minimum=1, maximum=300)
     healthy = hc.integer("healthyThreshold", 5, minimum=2, maximum=10)
     unhealthy = hc.integer("unhealthyThreshold", 2, minimum=2, maximum=10)
-    protect = section.boolean("deletionProtection", True)
+    # Production keeps its address through a mistaken destroy; anything else must go with `pulumi destroy`.
+    protect = section.boolean("deletionProtection", production)
     return LoadBalancerSettings(
+        type=kind,  # type: ignore[arg-type]
         address_type=address_type or "intranet",  # type: ignore[arg-type]
-        spec=spec or "slb.s3.large",
         scheduler=scheduler or "wrr",  # type: ignore[arg-type]
         idle_timeout_seconds=idle or 900,
-        health_check=HealthCheckSettings(interval_seconds=interval or 2, timeout_seconds=timeout or 5,
+        health_check=HealthCheckSettings(interval_seconds=interval or max(2, fastest), timeout_seconds=timeout or 5,
                                          healthy_threshold=healthy or 5, unhealthy_threshold=unhealthy or 2),
         deletion_protection=protect,
     )
 
 
+def _load_balancer_capacity(load_balancer: LoadBalancerSettings, emqx: EmqxSettings | None,
+                            plan: sizing.SizingPlan | None, cloud: CloudSettings | None, problems: Problems) -> None:
+    """Refuse a target the chosen load balancer cannot carry: connections with the target's headroom, and the
+    reconnect storm after a client node is lost (load_balancer_tier)."""
+    if emqx is None or plan is None or cloud is None:
+        return
+    zones = len(cloud.zones)
+    connections, headroom = emqx.capacity.connections, emqx.headroom
+    # What the cluster admits when a lost node's clients come back; the load balancer must pass it.
+    storm = sizing.storm_cluster_rate(plan)
+    reasons = load_balancer_tier.shortfalls(load_balancer.type, zones, connections, headroom, storm)
+    if not reasons:
+        return
+    if load_balancer.type == "clb" and not load_balancer_tier.shortfalls("nlb", zones, connections, headroom, storm):
+        nlb = load_balancer_tier.limits("nlb", zones)
+        fix = (f"set loadBalancer.type: nlb ({nlb.connections:,} connections and "
+               f"{nlb.new_connections_per_second:,} new connections/s in {zones} zones), or lower the target")
+    else:
+        fix = "add zones to cloud.zones (NLB limits grow per zone), or split the target over several stacks"
+    problems.add("loadBalancer.type", "; ".join(reasons), fix)
+
+
 def _monitoring(section: Section) -> MonitoringSettings:
     enabled = section.boolean("prometheusOperator", False)
     labels = section.string_map("labels", kind="label")
-    interval = section.string("scrapeInterval", "15s", pattern=r"\d+(s|m)", hint="a duration such as 15s")
+    interval = section.string("scrapeInterval", "15s", pattern=r"[0-9]+(s|m)", hint="a duration such as 15s")
     dashboard = section.boolean("grafanaDashboard", True)
     dashboard_namespace = section.string("dashboardNamespace", None, pattern=DNS_LABEL,
                                          hint="the namespace your Grafana's dashboard sidecar watches")
@@ -753,6 +1014,12 @@ def _rebalance(section: Section) -> tuple[RebalanceRun, ...]:
                                hint="a ratio above 1.0, e.g. 1.1")
         abs_sess = item.integer("absSessThreshold", 1000, minimum=1, maximum=100_000_000)
         rel_sess = item.number("relSessThreshold", 1.1, minimum=1.0, maximum=100.0, hint="a ratio above 1.0")
+        # EMQX refuses a ratio of exactly 1.0 (emqx_node_rebalance_api.erl: validator Value > 1.0), and so the run
+        # would fail on the cluster, after `pulumi up` had reported success.
+        for field_name, ratio in (("relConnThreshold", rel_conn), ("relSessThreshold", rel_sess)):
+            if ratio <= 1.0:
+                item.problems.add(f"{item.key}.{field_name}", f"{ratio:g} is not above 1.0, which EMQX refuses",
+                                  "use a ratio above 1.0, e.g. 1.1")
         if name in names:
             item.problems.add(f"{item.key}.name", f"{name!r} is used by another run", "give each run its own name")
         if name is None or conn is None:
@@ -784,11 +1051,11 @@ def _existing(section: Section, target: Target | None) -> ExistingClusterSetting
 
 
 def _charts(section: Section) -> ChartSettings:
-    cert_manager = section.string("certManagerVersion", "v1.21.1", pattern=r"v\d+\.\d+\.\d+")
-    operator = section.string("emqxOperatorVersion", "2.2.29", pattern=r"\d+\.\d+\.\d+")
+    cert_manager = section.string("certManagerVersion", "v1.21.1", pattern=r"v[0-9]+\.[0-9]+\.[0-9]+")
+    operator = section.string("emqxOperatorVersion", "2.2.29", pattern=r"[0-9]+\.[0-9]+\.[0-9]+")
     install_cert_manager = section.boolean("installCertManager", True)
     install_operator = section.boolean("installOperator", True)
-    registry = section.string("imageRegistry", None, pattern=r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*",
+    registry = section.string("imageRegistry", None, pattern=r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*",
                               hint="a registry host and optional path, e.g. registry.cn-hangzhou.aliyuncs.com/mirror")
     return ChartSettings(cert_manager_version=cert_manager or "v1.21.1", emqx_operator_version=operator or "2.2.29",
                          install_cert_manager=install_cert_manager, install_operator=install_operator,

@@ -126,8 +126,10 @@ def test_pod_sysctls_are_allowed_by_the_kubelet_of_the_pool_they_land_on(prod) -
         assert allowed <= names  # nothing allowed that no pod asks for
 
 
-def test_prod_listeners_cover_mqtt_with_health_checks_and_a_locked_dashboard(prod) -> None:
-    listeners = {r.inputs["frontendPort"]: r.inputs for r in prod.by_type("alicloud:slb/listener:Listener")}
+def test_clb_listeners_cover_mqtt_with_health_checks_and_a_locked_dashboard(run_stack) -> None:
+    # prod runs behind an NLB (tests/test_loadbalancer.py); the CLB's listeners are checked on dev.
+    dev = run_stack("dev")
+    listeners = {r.inputs["frontendPort"]: r.inputs for r in dev.by_type("alicloud:slb/listener:Listener")}
     assert set(listeners) == MQTT_PORTS | {18083}
     for port in MQTT_PORTS:
         lst = listeners[port]
@@ -137,9 +139,9 @@ def test_prod_listeners_cover_mqtt_with_health_checks_and_a_locked_dashboard(pro
         assert lst["establishedTimeout"] > 60 * 1.5
     dashboard = listeners[18083]
     assert (dashboard["aclStatus"], dashboard["aclType"]) == ("on", "white")
-    assert dashboard["aclIds"] == [prod.one("alicloud:slb/acl:Acl").name + "-id"]
-    clb = prod.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer").inputs
-    assert (clb["addressType"], clb["loadBalancerSpec"], clb["deleteProtection"]) == ("intranet", "slb.s3.large", "on")
+    assert dashboard["aclIds"] == [dev.one("alicloud:slb/acl:Acl").name + "-id"]
+    clb = dev.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer").inputs
+    assert (clb["addressType"], clb["instanceChargeType"], clb["deleteProtection"]) == ("intranet", "PayByCLCU", "off")
 
 
 def test_no_security_group_rule_opens_the_dashboard_to_the_internet(run_stack) -> None:
@@ -153,14 +155,15 @@ def test_no_security_group_rule_opens_the_dashboard_to_the_internet(run_stack) -
                 assert ipaddress.ip_network(rule.inputs["cidrIp"]).is_private
 
 
-def test_listener_service_binds_to_the_stack_owned_load_balancer(prod) -> None:
-    spec = prod.one(EMQX_TOKEN).inputs["spec"]
+def test_listener_service_binds_to_the_stack_owned_load_balancer(run_stack) -> None:
+    dev = run_stack("dev")
+    spec = dev.one(EMQX_TOKEN).inputs["spec"]
     annotations = spec["listenersServiceTemplate"]["metadata"]["annotations"]
     prefix = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
-    clb = prod.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer")
+    clb = dev.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer")
     assert annotations[prefix + "id"] == clb.outputs.get("id", clb.name + "-id")
     assert annotations[prefix + "force-override-listeners"] == "false"
-    groups = {g.name: g for g in prod.by_type("alicloud:slb/serverGroup:ServerGroup")}
+    groups = {g.name: g for g in dev.by_type("alicloud:slb/serverGroup:ServerGroup")}
     bound = dict(item.split(":")[::-1] for item in annotations[prefix + "vgroup-port"].split(","))
     assert set(bound) == {str(p) for p in MQTT_PORTS}
     assert all(gid.endswith("-id") and gid[: -len("-id")] in groups for gid in bound.values())
@@ -178,7 +181,10 @@ def test_prod_emqx_cluster_shape(prod) -> None:
     assert "volumeClaimTemplates" in spec["coreTemplate"]["spec"]
     assert spec["coreTemplate"]["spec"]["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
     env = {e["name"]: e for e in spec["coreTemplate"]["spec"]["env"]}
-    assert env["EMQX_LICENSE__KEY"]["valueFrom"]["secretKeyRef"]["key"] == "license-key"
+    # 5.10 re-reads a licence file: the key is a mounted file, not an environment variable read at start.
+    assert "EMQX_LICENSE__KEY" not in env
+    assert 'license.key = "file:///opt/emqx/etc/license/emqx.lic"' in spec["config"]["data"]
+    assert env["EMQX_CLUSTER__AUTOCLEAN"]["value"] == "5m"
     assert "tcp_options.backlog = 32768" in spec["config"]["data"]
 
 
@@ -292,12 +298,13 @@ def test_legacy_enterprise_4_4_fleet(run_stack) -> None:
 
 def test_prod_protects_vpc_cluster_and_load_balancer(prod, run_stack) -> None:
     for token in ("alicloud:vpc/network:Network", "alicloud:cs/managedKubernetes:ManagedKubernetes",
-                  "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer"):
+                  "alicloud:nlb/loadBalancer:LoadBalancer"):
         assert prod.one(token).options["protect"] is True, token
     dev = run_stack("dev")
-    # dev keeps its load balancer's address safe too, but its network and cluster can be torn down.
+    # dev goes whole with `pulumi destroy`: network, cluster and load balancer (loadBalancer.deletionProtection
+    # follows production).
     assert dev.one("alicloud:vpc/network:Network").options["protect"] is False
-    assert dev.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer").options["protect"] is True
+    assert dev.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer").options["protect"] is False
 
 
 def _accepts_tags(token: str) -> bool:
@@ -326,8 +333,9 @@ def test_existing_cluster_pods_ask_only_for_safe_sysctls_unless_allowed(run_stac
     spec = rec.one(EMQX_TOKEN).inputs["spec"]
     names = {s["name"] for s in spec["coreTemplate"]["spec"]["podSecurityContext"]["sysctls"]}
     assert names and names <= tuning.safe_sysctls("1.31")
-    # No somaxconn in the pod: the listener backlog stays at EMQX's default rather than promise a queue it lacks.
-    assert "tcp_options.backlog = 1024" in spec["config"]["data"]
+    # No somaxconn in the pod: the listener backlog stays at EMQX's default (1024, not restated in the config)
+    # rather than promise a queue it lacks.
+    assert "tcp_options.backlog" not in spec["config"]["data"]
     allowed = run_stack({"target": "existing", "existing": {"unsafeSysctlsAllowed": True}, "emqx": {"cores": 1},
                          "cluster": {"kubernetesMinor": "1.31"}})
     spec = allowed.one(EMQX_TOKEN).inputs["spec"]["coreTemplate"]["spec"]
@@ -360,10 +368,11 @@ def test_grafana_dashboard_goes_where_grafana_looks(run_stack) -> None:
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
-def test_listener_certificate_names_the_address_clients_dial(prod) -> None:
-    cert = prod.one("kubernetes:cert-manager.io/v1:Certificate", "emqx-prod-certificate-emqx-listener-tls").inputs
+def test_listener_certificate_names_the_address_clients_dial(run_stack) -> None:
+    dev = run_stack("dev")
+    cert = dev.one("kubernetes:cert-manager.io/v1:Certificate", "emqx-dev-certificate-emqx-listener-tls").inputs
     assert cert["spec"]["ipAddresses"] == ["10.0.0.100"]  # the mocked CLB address (preview/fakes.py)
-    assert "cacertfile" in prod.one(EMQX_TOKEN).inputs["spec"]["config"]["data"]
+    assert "cacertfile" in dev.one(EMQX_TOKEN).inputs["spec"]["config"]["data"]
 
 
 def test_own_issuer_without_ca_file(run_stack) -> None:
@@ -412,20 +421,22 @@ def test_make_preview_command_works_offline_and_fast(stack: str, tmp_path: Path)
     assert elapsed < 5, f"make preview STACK={stack} took {elapsed:.1f}s"
 
 
-def test_a_new_licence_restarts_the_pods_without_revealing_the_key() -> None:
+def test_a_new_licence_reaches_running_nodes_without_a_rollout_or_revealing_the_key() -> None:
     from preview import engine
 
-    def digest(licence: str) -> str:
+    def emqx_and_secret(licence: str) -> tuple[dict, dict]:
         config, secret_keys = engine.config_from_mapping(_config("prod") | {"licenseKey": {"secure": "x"}})
         config["emqx-platform:licenseKey"] = licence
         rec = engine.run_program(ROOT / "__main__.py", stack="prod", config=config, secret_keys=secret_keys)
-        spec = rec.one(EMQX_TOKEN).inputs["spec"]
-        assert licence.strip() not in str(spec)
-        return spec["replicantTemplate"]["metadata"]["annotations"]["emqx-platform/restart-digest"]
+        emqx = rec.one(EMQX_TOKEN).inputs
+        assert licence.strip() not in str(emqx)
+        return emqx, rec.one("kubernetes:core/v1:Secret", "emqx-prod-secrets").inputs
 
-    first = digest("licence-one-0123456789")
-    assert digest("licence-two-0123456789") != first
-    assert digest("licence-one-0123456789\n") == first  # a trailing newline from $(cat file) is not a new licence
+    first, _ = emqx_and_secret("licence-one-0123456789")
+    second, secret = emqx_and_secret("licence-two-0123456789")
+    # Nothing in the EMQX resource changes, so the operator starts no rollout; the kubelet swaps the mounted file.
+    assert first == second
+    assert secret["metadata"]["name"] == "emqx-secrets" and "license-key" in secret["stringData"]
 
 
 def test_every_cloud_resource_is_created_in_the_stacks_region(prod) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pulumi
 import pulumi_alicloud as alicloud
 
+from components import sizing
 from components.alicloud.cluster import AckCluster, pool_placement
 from components.alicloud.loadbalancer import NODE_PORTS, ClassicLoadBalancer
 from components.alicloud.network import AlicloudNetwork
+from components.alicloud.nlb import NLB_CLASS, NetworkLoadBalancer
 from components.platform import Platform
 from components.render.emqx import Placement, ServiceBinding
 from components.settings import Settings
-from components.tuning import render_ack_pre_user_data
+from components.tuning import render_ack_pre_user_data, render_conntrack_keeper
 
 # ACK's CSI class that binds a disk only once its pod is scheduled (WaitForFirstConsumer): cloud disks are zonal, so
 # a disk created before scheduling could land in a zone the core's spread constraint then cannot use.
@@ -25,6 +27,8 @@ class AlicloudPlatform(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     endpoints: pulumi.Output[dict[str, str]]
     dashboard_url: pulumi.Output[str]
+    api_server_lb_id: pulumi.Output[str]
+    api_server_acl_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:alicloud:Platform", name, None, opts)
@@ -38,8 +42,10 @@ class AlicloudPlatform(pulumi.ComponentResource):
         tags = {"stack": settings.stack, "project": settings.project, **dict(settings.tags)}
         plan = settings.network.plan
 
+        lb_settings = settings.load_balancer
         network = AlicloudNetwork(name, plan=plan, client_cidrs=settings.network.client_cidrs,
-                                  admin_cidrs=settings.network.admin_cidrs, node_ports=NODE_PORTS, tags=tags,
+                                  admin_cidrs=settings.network.admin_cidrs, node_ports=NODE_PORTS,
+                                  plugin=settings.network.plugin, nlb_probes=lb_settings.type == "nlb", tags=tags,
                                   protect=settings.production, opts=child)
         cluster = AckCluster(
             name,
@@ -57,7 +63,11 @@ class AlicloudPlatform(pulumi.ComponentResource):
             emqx_pool=settings.emqx_pool,
             loadgen_pool=settings.loadgen_pool,
             tuning_script=render_ack_pre_user_data(settings.tuning),
+            conntrack_keeper=render_conntrack_keeper(settings.tuning),
+            # The reconciler needs only a shell and chroot: EMQX's image, from the registry the stack already uses.
+            reconciler_image=settings.emqx.release.image,
             allowed_unsafe_sysctls=settings.tuning.kubelet_allowed_unsafe_sysctls(),
+            vpc_cidr=plan.vpc_cidr,
             tags=tags,
             protect=settings.production,
             # Nodes pull images and run ACK's setup as they boot: the NAT route must be there first.
@@ -65,13 +75,23 @@ class AlicloudPlatform(pulumi.ComponentResource):
             after=network.egress,
             opts=child,
         )
-        lb = ClassicLoadBalancer(name, settings=settings.load_balancer, vswitch_id=network.node_vswitch_ids[0],
-                                 zones=settings.cloud.zones, admin_cidrs=settings.network.admin_cidrs, tags=tags,
-                                 opts=child)
+        lb: ClassicLoadBalancer | NetworkLoadBalancer
+        if lb_settings.type == "nlb":
+            lb = NetworkLoadBalancer(name, settings=lb_settings, vpc_id=network.vpc_id,
+                                     vswitch_ids=network.node_vswitch_ids, zones=settings.cloud.zones,
+                                     client_cidrs=settings.network.client_cidrs,
+                                     admin_cidrs=settings.network.admin_cidrs, plugin=settings.network.plugin,
+                                     listener_cps=sizing.storm_cluster_rate(settings.sizing), tags=tags, opts=child)
+        else:
+            lb = ClassicLoadBalancer(name, settings=lb_settings, vswitch_id=network.node_vswitch_ids[0],
+                                     zones=settings.cloud.zones, admin_cidrs=settings.network.admin_cidrs,
+                                     plugin=settings.network.plugin, tags=tags, opts=child)
         emqx_selector, emqx_tolerations = pool_placement("emqx", dedicated=True)
         system_selector, _ = pool_placement("system", dedicated=False)
         # Local: only nodes running EMQX become backends, and clients' source addresses reach EMQX.
-        service = ServiceBinding(type="LoadBalancer", node_ports=NODE_PORTS, external_traffic_policy="Local")
+        # An NLB is served by the CCM's NLB controller only for Services of its class (immutable on a Service).
+        service = ServiceBinding(type="LoadBalancer", node_ports=NODE_PORTS, external_traffic_policy="Local",
+                                 load_balancer_class=NLB_CLASS if lb_settings.type == "nlb" else None)
         self.platform = Platform(
             provider=cluster.provider,
             emqx_placement=Placement(node_selector=emqx_selector, tolerations=emqx_tolerations,
@@ -82,10 +102,13 @@ class AlicloudPlatform(pulumi.ComponentResource):
             dashboard=service,
             listener_annotations=lb.listener_annotations,
             dashboard_annotations=lb.dashboard_annotations,
-            listener_addresses=lb.address.apply(lambda a: [a] if a else []),
+            listener_addresses=lb.listener_addresses,
+            listener_hostnames=lb.listener_hostnames,
             depends_on=[*cluster.node_pools, lb],
         )
         self.cluster_id = cluster.cluster_id
+        self.api_server_lb_id = cluster.api_server_lb_id
+        self.api_server_acl_id = cluster.api_server_acl_id
         self.kubeconfig = cluster.kubeconfig
         self.endpoints = lb.endpoints
         self.dashboard_url = lb.dashboard_url
