@@ -124,6 +124,8 @@ class Section:
         self.present = raw is not None
         self._seen: set[str] = set()
         self._children: list[Section] = []
+        # Children refused whole (e.g. a section of another target): their keys are not reported one by one.
+        self._ignored: set[str] = set()
         if raw is None:
             self.raw: Mapping[str, Any] = {}
             if required:
@@ -339,7 +341,13 @@ class Section:
                 fix = f"did you mean {close!r}?" if close else f"known keys: {', '.join(sorted(self._seen))}"
                 self.problems.add(self.path(key_text(name)), "is not a known setting", fix)
         for child in self._children:
-            child.finish()
+            if child.key not in self._ignored:
+                child.finish()
+
+    def ignore(self, name: str) -> None:
+        """The caller refused `name` as a whole (with its own message): its keys are not reported one by one."""
+        self._seen.add(name)
+        self._ignored.add(self.path(name))
 
 
 def suggest(value: str, choices: Sequence[str]) -> str | None:

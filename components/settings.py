@@ -46,6 +46,8 @@ SECTION_KEYS = (
 Target = Literal["alicloud", "aws", "existing"]
 TARGETS: tuple[str, ...] = ("alicloud", "aws", "existing")
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+# A StorageClass name is a DNS subdomain: at most 253 characters (Kubernetes' object name rule).
+STORAGE_CLASS = r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
 
 
 class ConfigError(pulumi.RunError):
@@ -79,6 +81,8 @@ class NetworkSettings:
 @dataclass(frozen=True)
 class ApiServerSettings:
     public: bool  # an EIP on ACK's API server load balancer
+    # The user says the stack's access list is bound to the API server listener (the provider cannot bind it).
+    access_list_bound: bool
     # Who may reach the API server (both endpoints: ACK's access control is on the one CLB listener behind both).
     allowed_cidrs: tuple[str, ...]
 
@@ -387,9 +391,13 @@ def _project_key_problems(values: Mapping[str, Any], secret_keys: set[str] | fro
         elif key in secret_keys and key not in SECRET_KEYS:
             # The program reads these keys as plain values: a `secure:` value inside would reach resource inputs,
             # logs and the preview's files without its secret marker. Only the licence and kubeconfig are secrets.
+            how = (f"`pulumi config set --path {key}.<field> <value>`" if isinstance(values[key], Mapping | list)
+                   else f"`pulumi config set {key} <value>`")
             problems.add(key, f"holds a secret (`secure:`) value, but {key} is not a secret setting and would "
-                         "be handled as plain text", f"set the value without --secret (`pulumi config set --path "
-                         f"{key}.<field> <value>`); only {' and '.join(SECRET_KEYS)} are secrets")
+                         f"be handled as plain text", f"set the value without --secret ({how}); only "
+                         f"{' and '.join(SECRET_KEYS)} are secrets")
+            # Nothing else reads it: a later message must not echo the value (under the CLI, the plain text).
+            skip.add(key)
     return skip
 
 
@@ -407,9 +415,11 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
         raise ConfigError([f"config: {len(values):,} keys; the project reads {len(SECTION_KEYS) + len(SECRET_KEYS)}"
                            " and providers a few more; remove what is not config"])
     problems = Problems()
-    _namespace_problems({k: v for k, v in values.items() if ":" in str(k)}, problems)
+    provider_config = {k: v for k, v in values.items() if ":" in str(k)}
+    _namespace_problems(provider_config, problems)
     values = {k: v for k, v in values.items() if ":" not in str(k)}
     skipped = _project_key_problems(values, secret_keys, problems)
+    reported_about_skipped = len(problems.items)
     values = {k: v for k, v in values.items() if k not in skipped}
     for key in SECRET_KEYS:
         if key in values and key not in secret_keys:
@@ -440,6 +450,13 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     emqx = _emqx(root.section("emqx"), production)
     existing = _existing(root.section("existing"), target)
     cloud = _cloud(root.section("cloud"), target, production)
+    ambient_region = provider_config.get("alicloud:region")
+    if cloud is not None and cloud.region and ambient_region is not None and ambient_region != cloud.region:
+        # The program builds its own provider in cloud.region (alicloud/platform.py); the default provider this key
+        # configures creates nothing, so a different value only says the stack is not where the reader thinks.
+        problems.add("alicloud:region", f"{shown(str(ambient_region))} differs from cloud.region "
+                     f"({cloud.region}), which is where every resource goes", "remove alicloud:region, or set "
+                     "cloud.region to the region you mean")
     pools = root.section("nodePools")
     system_pool = _pool(pools.section("system"), "system", target, default_types=("ecs.g7.xlarge",), count=2)
     emqx_pool = _pool(pools.section("emqx"), "emqx", target, default_types=("ecs.c7.xlarge",), count=None)
@@ -463,8 +480,10 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
         for name in ("cloud", "network", "nodePools", "loadBalancer"):
             if name in values:
                 problems.add(name, "has no effect when target is 'existing'", "remove it, or set target to a cloud")
+                root.ignore(name)
     elif target is not None and "existing" in values:
         problems.add("existing", f"only applies when target is 'existing' (target is {target!r})", "remove it")
+        root.ignore("existing")
     if emqx is not None and emqx.release.open_source and "licenseKey" in values:
         problems.add("licenseKey", f"open-source EMQX {emqx.release.version} takes no licence, and it would "
                      "still be handed to the pods", "remove it, or set emqx.edition to enterprise")
@@ -479,10 +498,6 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
             if not installed:
                 problems.add(f"charts.{toggle}", f"false only makes sense on an existing cluster; the {target} "
                              "cluster this stack creates has nothing installed", "remove it")
-    if (emqx is not None and emqx.release.legacy
-            and tuple(int(p) for p in charts.emqx_operator_version.split(".")[:2]) >= (2, 3)):
-        problems.add("charts.emqxOperatorVersion", f"{charts.emqx_operator_version} no longer serves "
-                     "apps.emqx.io/v1beta4, which EMQX 4.4 needs", "stay on 2.2.x (e.g. 2.2.29) while you run 4.4")
     if target == "aws":
         problems.add(
             "target",
@@ -578,6 +593,12 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
             network = NetworkSettings(plan=net_plan, **network_raw)
 
     _load_balancer_capacity(load_balancer, emqx, plan, cloud if target == "alicloud" else None, problems)
+    if skipped:
+        # A key refused whole (too large, or a secret where none belongs) was not read: what its absence then
+        # caused ("cloud.region is required") would only bury the one message that matters.
+        problems.items[reported_about_skipped:] = [
+            p for p in problems.items[reported_about_skipped:]
+            if not any(p.startswith((k + ":", k + ".", k + "[")) for k in skipped)]
     if problems or emqx is None or plan is None or profile is None or target is None:
         raise ConfigError(problems.items or ["emqx: could not be read; see the README's configuration reference"])
 
@@ -735,13 +756,26 @@ NODE_IMAGES: dict[str, NodeImage] = {
 DEFAULT_NODE_IMAGE = "AliyunLinux3ContainerOptimized"
 
 
+# The minors ACK managed clusters are created on, with the end of ACK's support ("Kubernetes versions supported by
+# ACK", https://www.alibabacloud.com/help/en/ack/product-overview/release-notes-for-kubernetes-versions, updated
+# 2026-10-06, read 2026-11-30): 1.36 (to 2027-05-30) and 1.35 (to 2027-02-28) are released; 1.34's support ended
+# 2026-09-30 and 1.33 is end of life. The default patch 1.35.7-aliyun.1 is listed in ACK's 1.35 release notes.
+ACK_MINORS: dict[str, str] = {"1.35": "2027-02-28", "1.36": "2027-05-30"}
+
+
 def _cluster(section: Section, target: Target | None, production: bool) -> ClusterSettings:
-    # ACK creates clusters only on its three newest minor versions; 1.35 is one of them in late 2026.
     version = section.string("kubernetesVersion", "1.35.7-aliyun.1",
                              pattern=r"1\.[0-9]{2}\.[0-9]+(-aliyun\.[0-9]+)?",
                              hint="an ACK version such as 1.35.7-aliyun.1 (see ACK's supported versions)")
     assert version is not None
     minor = ".".join(version.split(".")[:2])
+    # For a minor ACK released after the table above was written: the cloud's API is then the judge.
+    unlisted_ok = section.boolean("allowUnlistedVersion", False)
+    if target == "alicloud" and minor not in ACK_MINORS and not unlisted_ok:
+        section.problems.add("cluster.kubernetesVersion", f"{shown(version)} is not on a minor ACK creates clusters "
+                             f"on ({', '.join(ACK_MINORS)}, as of 2026-11)",
+                             "use e.g. 1.35.7-aliyun.1; for a minor ACK released since, also set "
+                             "cluster.allowUnlistedVersion: true")
     spec = section.string("spec", "ack.pro.small", choices=("ack.pro.small", "ack.standard"))
     if section.has("apiServerPublic"):
         # Renamed, not aliased: the endpoint now comes with its access list, and honouring the old key would let a
@@ -752,6 +786,9 @@ def _cluster(section: Section, target: Target | None, production: bool) -> Clust
     api = section.section("apiServer")
     public = api.boolean("public", False)
     allowed = api.cidrs("allowedCidrs")
+    # The program creates the access list but cannot bind it to ACK's API server listener (README, Known limits): a
+    # production endpoint on the internet is accepted only once the config says the list is bound.
+    bound = api.boolean("accessListBound", False)
     open_to_all = [c for c in allowed if c.endswith("/0")]
     if production and open_to_all:
         section.problems.add("cluster.apiServer.allowedCidrs", f"{', '.join(open_to_all)} lets anyone reach the "
@@ -760,6 +797,14 @@ def _cluster(section: Section, target: Target | None, production: bool) -> Clust
         section.problems.add("cluster.apiServer.public", "a production API server on the internet needs an access "
                              "list", "set cluster.apiServer.allowedCidrs to the networks pulumi and kubectl run from, "
                              "or keep the endpoint private and run pulumi inside the VPC (README, Deploying for real)")
+    elif production and public and not bound:
+        section.problems.add("cluster.apiServer.public", "the program creates the access list but cannot bind it to "
+                             "ACK's API server, so a production endpoint on the internet would be open to everyone",
+                             "keep it private (run pulumi inside the VPC), or bind the list as README's Known limits "
+                             "says and then set cluster.apiServer.accessListBound: true")
+    if bound and not allowed:
+        section.problems.add("cluster.apiServer.accessListBound", "is true but there is no access list",
+                             "set cluster.apiServer.allowedCidrs, or remove accessListBound")
     image = section.string("nodeImage", DEFAULT_NODE_IMAGE, choices=tuple(NODE_IMAGES)) or DEFAULT_NODE_IMAGE
     newest = NODE_IMAGES[image].newest_minor
     if target == "alicloud" and newest is not None and tuning.parse_kubernetes_version(minor) > newest:
@@ -773,7 +818,8 @@ def _cluster(section: Section, target: Target | None, production: bool) -> Clust
         minor = section.string("kubernetesMinor", None, pattern=r"1\.[0-9]{2}", required=True,
                                hint="the existing cluster's version as shown by `kubectl version`, e.g. 1.33") or minor
     return ClusterSettings(kubernetes_version=version, kubernetes_minor=minor, spec=spec or "ack.pro.small",
-                           api_server=ApiServerSettings(public=public, allowed_cidrs=allowed), node_image=image)
+                           api_server=ApiServerSettings(public=public, allowed_cidrs=allowed, access_list_bound=bound),
+                           node_image=image)
 
 
 def _pool(section: Section, name: str, target: Target | None, *, default_types: tuple[str, ...],
@@ -802,7 +848,9 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
     edition = section.string("edition", "opensource", choices=("opensource", "enterprise"))
     version = section.string("version", "5.8.9", pattern=r"[0-9]+\.[0-9]+\.[0-9]+",
                              hint="an EMQX release such as 5.8.9 or 5.10.3")
-    repository = section.string("imageRepository", None, pattern=r"[a-z0-9./_-]+(:[0-9]+)?[a-z0-9./_-]*",
+    # [registry[:port]/]path: a ':' only for the registry's port, never a tag (the version is emqx.version).
+    repository = section.string("imageRepository", None,
+                                pattern=r"([a-z0-9.-]+(:[0-9]{1,5})?/)?[a-z0-9._-]+(/[a-z0-9._-]+)*",
                                 hint="a registry path such as registry.example.com/emqx/emqx")
     # At most 36 characters: the operator names the core StatefulSet <name>-core-<hash of up to 10>, and its pods'
     # controller-revision-hash label <statefulset>-<hash of up to 10> must fit Kubernetes' 63.
@@ -810,7 +858,7 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
                           hint="a DNS label of at most 36 characters such as emqx")
     namespace = section.string("namespace", "emqx", pattern=DNS_LABEL, hint="a DNS label such as emqx")
     cores = section.integer("cores", None, minimum=1, maximum=31)
-    replicants = section.integer("replicants", None, minimum=0, maximum=500)
+    replicants = section.integer("replicants", None, minimum=0, maximum=sizing.MAX_REPLICANTS)
     cap = section.section("capacity")
     connections = cap.integer("connections", 10_000, minimum=1, maximum=200_000_000)
     rate = cap.integer("messageRate", 1_000, minimum=0, maximum=100_000_000)
@@ -823,7 +871,8 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
     acceptors = section.integer("acceptors", 16, minimum=1, maximum=1024)
     storage = section.section("coreStorage")
     core_gib = storage.integer("sizeGiB", 20, minimum=1, maximum=16384)
-    storage_class = storage.string("storageClass", None, pattern=r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+    storage_class = storage.string("storageClass", None, pattern=STORAGE_CLASS,
+                                   hint="a StorageClass name: a DNS subdomain of at most 253 characters")
     tls = section.section("tls")
     issuer_kind = tls.string("issuerKind", None, choices=("Issuer", "ClusterIssuer"))
     issuer_name = tls.string("issuerName", None, pattern=r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
@@ -990,7 +1039,14 @@ def _load_balancer_capacity(load_balancer: LoadBalancerSettings, emqx: EmqxSetti
 def _monitoring(section: Section) -> MonitoringSettings:
     enabled = section.boolean("prometheusOperator", False)
     labels = section.string_map("labels", kind="label")
-    interval = section.string("scrapeInterval", "15s", pattern=r"[0-9]+(s|m)", hint="a duration such as 15s")
+    interval = section.string("scrapeInterval", "15s", pattern=r"[1-9][0-9]{0,3}(s|m)",
+                              hint="a duration such as 15s (1s to 9999m)")
+    if interval is not None and (int(interval[:-1]) * (60 if interval.endswith("m") else 1)) > 600:
+        # Prometheus marks a series stale after 5 min without a sample: a longer interval leaves gaps in every panel
+        # and makes rate() over the alerts' windows empty.
+        section.problems.add("monitoring.scrapeInterval", f"{interval} is longer than 10 minutes, so series go stale "
+                             "between scrapes", "use 10s to 1m")
+        interval = None
     dashboard = section.boolean("grafanaDashboard", True)
     dashboard_namespace = section.string("dashboardNamespace", None, pattern=DNS_LABEL,
                                          hint="the namespace your Grafana's dashboard sidecar watches")
@@ -1028,16 +1084,24 @@ def _rebalance(section: Section) -> tuple[RebalanceRun, ...]:
         runs.append(RebalanceRun(name=name, conn_evict_rate=conn, sess_evict_rate=sess or 500,
                                  wait_takeover=takeover if takeover is not None else 60,
                                  wait_health_check=health if health is not None else 60,
-                                 abs_conn_threshold=abs_conn or 1000, rel_conn_threshold=f"{rel_conn:g}",
-                                 abs_sess_threshold=abs_sess or 1000, rel_sess_threshold=f"{rel_sess:g}"))
+                                 abs_conn_threshold=abs_conn or 1000, rel_conn_threshold=_ratio_text(rel_conn),
+                                 abs_sess_threshold=abs_sess or 1000, rel_sess_threshold=_ratio_text(rel_sess)))
     return tuple(runs)
+
+
+def _ratio_text(ratio: float) -> str:
+    """The ratio as the operator passes it to EMQX: every digit kept (`:g` would turn 1.0000001 into "1", which
+    EMQX refuses), shortest form that reads back as the same number."""
+    text = repr(ratio)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _existing(section: Section, target: Target | None) -> ExistingClusterSettings | None:
     if target != "existing":
         return None
     context = section.string("context", None)
-    storage_class = section.string("storageClass", None, pattern=r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+    storage_class = section.string("storageClass", None, pattern=STORAGE_CLASS,
+                                   hint="a StorageClass name: a DNS subdomain of at most 253 characters")
     service_type = section.string("listenerServiceType", "NodePort", choices=("ClusterIP", "NodePort", "LoadBalancer"))
     selector = section.string_map("nodeSelector", kind="label")
     shape = section.section("nodeShape")
@@ -1051,8 +1115,18 @@ def _existing(section: Section, target: Target | None) -> ExistingClusterSetting
 
 
 def _charts(section: Section) -> ChartSettings:
-    cert_manager = section.string("certManagerVersion", "v1.21.1", pattern=r"v[0-9]+\.[0-9]+\.[0-9]+")
-    operator = section.string("emqxOperatorVersion", "2.2.29", pattern=r"[0-9]+\.[0-9]+\.[0-9]+")
+    # cert-manager v1.15 introduced the chart value crds.enabled that the release sets (cert_manager.py); v2 does not
+    # exist. The operator's 2.2 line serves apps.emqx.io/v2beta1 (EMQX, Rebalance) and v1beta4 (4.4), the kinds the
+    # program renders; its CRDs are vendored for 2.2.29 (schemas/emqx-operator) and no later minor is released.
+    cert_manager = section.string("certManagerVersion", "v1.21.1", pattern=r"v1\.[0-9]{1,3}\.[0-9]{1,3}",
+                                  hint="a cert-manager release such as v1.21.1")
+    if cert_manager is not None and int(cert_manager.split(".")[1]) < 15:
+        section.problems.add("charts.certManagerVersion", f"{cert_manager} is older than v1.15, whose chart value "
+                             "crds.enabled the program sets", "use v1.15.0 or later, e.g. v1.21.1")
+        cert_manager = None
+    operator = section.string("emqxOperatorVersion", "2.2.29", pattern=r"2\.2\.[0-9]{1,3}",
+                              hint="an EMQX Operator 2.2 release such as 2.2.29 (the line whose kinds the program "
+                              "renders)")
     install_cert_manager = section.boolean("installCertManager", True)
     install_operator = section.boolean("installOperator", True)
     registry = section.string("imageRegistry", None, pattern=r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*",

@@ -72,6 +72,7 @@ EVICTION_HARD_MEMORY_MIB = 100  # kubelet default memory.available<100Mi
 
 # A small cluster stays all-core; beyond this many client nodes EMQX 5 advises core + replicant.
 MAX_ALL_CORE_NODES = 3
+MAX_REPLICANTS = 500  # emqx.replicants' maximum in the settings
 CORES_WITH_REPLICANTS = 3
 
 # EMQX defaults that the plan has to be checked against (emqx.conf): node.max_ports = 1048576.
@@ -268,11 +269,20 @@ def _shortfall(
     target: CapacityTarget, cap: NodeCapacity, nodes: int, needed: int, headroom: float, role: str, field: str, key: str
 ) -> str:
     usable = 1.0 - headroom
+    # Never suggest a count the settings or the topology rules would refuse next.
+    limit = MAX_ALL_CORE_NODES if field == "cores" else MAX_REPLICANTS
+    if needed <= limit:
+        fix = f"set {key}.{field} to at least {needed} or use a larger node shape"
+    elif field == "cores":
+        fix = (f"an all-core cluster stops at {MAX_ALL_CORE_NODES} nodes and this shape would need {needed}: use "
+               "3 cores plus replicants (Enterprise), a larger node shape, or a lower target")
+    else:
+        fix = (f"this shape would need {needed:,} replicants, above the {MAX_REPLICANTS} the settings allow: use a "
+               "larger node shape or a lower target")
     return (
         f"{key}.{field}: {nodes} {role} carry {int(cap.connections * usable * nodes):,} connections and "
         f"{int(cap.message_ops * usable * nodes):,} msg ops/s at {headroom:.0%} headroom, but the target "
-        f"needs {target.connections:,} connections and {int(message_ops(target)):,} msg ops/s: set "
-        f"{key}.{field} to at least {needed} or use a larger node shape"
+        f"needs {target.connections:,} connections and {int(message_ops(target)):,} msg ops/s: {fix}"
     )
 
 
@@ -333,7 +343,10 @@ def plan_capacity(
         return None, [
             f"{key}.{field}: {client_nodes} client node(s) cannot carry the target once one is lost (each carries "
             f"at most {cap.connections:,} connections and {int(cap.message_ops):,} msg ops/s; production plans "
-            f"for a node loss); set {key}.{field} to at least {after_loss} or use a larger node shape"
+            f"for a node loss); "
+            + (f"set {key}.{field} to at least {after_loss} or use a larger node shape"
+               if after_loss <= (MAX_ALL_CORE_NODES if field == "cores" else MAX_REPLICANTS)
+               else "use a larger node shape or a lower target")
         ]
     if client_nodes < needed:
         field, role = ("replicants", "replicants") if replicants > 0 else ("cores", "cores")

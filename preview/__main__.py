@@ -40,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stack_file = args.stacks_dir / f"Pulumi.{args.stack}.yaml"
     if not stack_file.is_file():
-        print(f"error: no stack file {stack_file}", file=sys.stderr)
+        print(f"error: no stack file {stack_file}\nhint: stacks are read from {args.stacks_dir}/Pulumi.<stack>.yaml; "
+              f"choose one of: {', '.join(_stack_names(args.stacks_dir)) or '(none there)'}", file=sys.stderr)
         return 2
     out_dir = args.out.resolve()
     try:
@@ -65,6 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(writers.render_tuning(recording))
         sys.stdout.write(writers.render_summary(recording, written))
     return 0
+
+
+def _stack_names(stacks_dir: Path) -> list[str]:
+    try:
+        return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))[:20]
+    except OSError:
+        return []
 
 
 def config_error_text(stack: str, error: BaseException) -> str:

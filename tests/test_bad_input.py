@@ -522,3 +522,18 @@ def test_an_extra_zone_too_long_for_the_node_pool_names_is_refused() -> None:
     finance = "cn-shanghai-finance-1"
     zones = [f"{finance}z", f"{finance}-a"]
     parse(with_value(ALICLOUD, "cloud", {"region": finance, "zones": zones, "extraZones": zones}), stack="t")
+
+
+def test_a_missing_stack_file_names_the_stacks_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.dev.yaml").write_text("config: {}\n", encoding="utf-8")
+    (stacks / "Pulumi.nosuch.yaml").mkdir()  # a folder where the file should be
+    for stack in ("staging", "nosuch"):
+        code = main(["--program", str(TOY), "--stacks-dir", str(stacks), "--stack", stack,
+                     "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert err.startswith(f"error: no stack file {stacks}/Pulumi.{stack}.yaml\nhint:"), err
+        assert "dev" in err.splitlines()[1]
+    assert not (tmp_path / "out").exists()

@@ -75,7 +75,9 @@ def test_image_not_documented_as_cgroup_v2_is_refused_from_1_35(image: str) -> N
     assert image in msg and "1.35" in msg and "cgroup v2" in msg
     assert "AliyunLinux3ContainerOptimized" in msg and "1.34" in msg
     # The boundary: 1.34 is the last minor whose kubelet still starts on cgroup v1.
-    assert cluster_problems(config(kubernetesVersion="1.34.3-aliyun.1", nodeImage=image)) == []
+    # (1.34 is past ACK's support, hence the override; the image rule is what is tested here.)
+    assert cluster_problems(config(kubernetesVersion="1.34.3-aliyun.1", nodeImage=image,
+                                   allowUnlistedVersion=True)) == []
     assert cluster_problems(config(kubernetesVersion="1.36.1-aliyun.1", nodeImage=image)) != []
 
 
@@ -111,8 +113,14 @@ def test_public_production_api_server_needs_an_access_list() -> None:
     msg = one(cluster_problems(config(apiServer={"public": True, "allowedCidrs": ["203.0.113.0/24", "0.0.0.0/0"]}),
                                production=True), "cluster.apiServer.allowedCidrs")
     assert "0.0.0.0/0" in msg
-    assert cluster_problems(config(apiServer={"public": True, "allowedCidrs": ["203.0.113.0/24"]}),
-                            production=True) == []
+    # The list exists but the program cannot bind it: production goes public only once the config says it is bound.
+    msg = one(cluster_problems(config(apiServer={"public": True, "allowedCidrs": ["203.0.113.0/24"]}),
+                               production=True), "cluster.apiServer.public")
+    assert "accessListBound" in msg and "cannot bind" in msg
+    assert cluster_problems(config(apiServer={"public": True, "allowedCidrs": ["203.0.113.0/24"],
+                                              "accessListBound": True}), production=True) == []
+    msg = one(cluster_problems(config(apiServer={"accessListBound": True})), "cluster.apiServer.accessListBound")
+    assert "no access list" in msg
     # A private endpoint needs no list; a dev stack may open its API server.
     assert cluster_problems(config(apiServer={"public": False}), production=True) == []
     assert cluster_problems(config(apiServer={"public": True})) == []
@@ -148,6 +156,10 @@ def test_access_list_holds_the_allowed_networks_and_the_clusters_own(run_stack) 
     assert rec.outputs["api_server_acl_id"] == f"{acl.name}-id"
     assert rec.outputs["api_server_lb_id"] == rec.one(ACK).outputs["slbId"]
     assert "api_server_acl_id" not in run_stack("dev").outputs
+    # Until the config says the list is bound, every run says the endpoint is open.
+    assert any(level == "warning" and "anyone can reach" in text for level, text in rec.diagnostics)
+    bound = config(apiServer={"public": True, "allowedCidrs": ["203.0.113.0/24"], "accessListBound": True})
+    assert not any("anyone can reach" in text for _, text in run_stack(bound).diagnostics)
 
 
 # --- node pools ---------------------------------------------------------------------------------------------------
@@ -165,7 +177,8 @@ def test_every_pool_uses_the_image_and_syncs_running_nodes(run_stack) -> None:
 
 
 def test_node_image_setting_reaches_the_pools(run_stack) -> None:
-    pools = run_stack(config(kubernetesVersion="1.34.3-aliyun.1", nodeImage="AliyunLinux3")).by_type(POOL)
+    pools = run_stack(config(kubernetesVersion="1.34.3-aliyun.1", nodeImage="AliyunLinux3",
+                             allowUnlistedVersion=True)).by_type(POOL)
     assert {p.inputs["imageType"] for p in pools} == {"AliyunLinux3"}
 
 
@@ -217,6 +230,9 @@ def test_reconciler_waits_for_the_pools_and_uses_the_clusters_provider(run_stack
     pools = {p.name for p in rec.by_type(POOL)}
     assert pools and pools <= set(ds.dependencies)
     assert ds.provider is not None and "emqx-dev-k8s" in ds.provider
+    # EMQX pods come after it: a raised open-file limit reaches containerd before pods that expect it start.
+    emqx = rec.one("kubernetes:apps.emqx.io/v2beta1:EMQX")
+    assert ds.name in emqx.dependencies
 
 
 def test_a_tuning_change_rolls_the_reconciler_and_the_pools(run_stack) -> None:
@@ -252,3 +268,31 @@ def test_kube_proxy_conntrack_floor_is_below_the_profile_on_small_nodes() -> Non
     profile = tuning.build_profile(max_connections_per_node=10_000, kubernetes_version="1.35")
     kube_proxy = max(32768 * 4, 131072)
     assert profile.conntrack_max is not None and profile.conntrack_max > kube_proxy
+
+
+# --- Kubernetes version against what ACK creates ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.00.0", "1.10.0", "1.99.0", "1.33.4-aliyun.1", "1.34.1-aliyun.1"])
+def test_minors_ack_does_not_create_are_refused(version: str) -> None:
+    msg = one(cluster_problems(config(kubernetesVersion=version, nodeImage="AliyunLinux3ContainerOptimized")),
+              "cluster.kubernetesVersion")
+    assert "allowUnlistedVersion" in msg and "1.35" in msg
+
+
+def test_listed_minors_and_the_override_are_accepted() -> None:
+    assert cluster_problems(config(kubernetesVersion="1.36.1-aliyun.1")) == []
+    assert cluster_problems(config(kubernetesVersion="1.35.7-aliyun.1")) == []
+    assert cluster_problems(config(kubernetesVersion="1.37.0-aliyun.1", allowUnlistedVersion=True)) == []
+    # The version table is about ACK: an existing cluster names its own minor.
+    existing = {"target": "existing", "cluster": {"kubernetesMinor": "1.31", "kubernetesVersion": "1.10.0"},
+                "emqx": {"edition": "opensource", "version": "5.8.9", "cores": 1, "replicants": 0}}
+    assert not [p for p in _problems_of(existing) if p.startswith("cluster.kubernetesVersion")]
+
+
+def _problems_of(values: dict[str, Any]) -> list[str]:
+    try:
+        parse(values, stack="test", secret_keys=set())
+    except ConfigError as err:
+        return err.problems
+    return []

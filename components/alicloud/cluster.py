@@ -40,6 +40,7 @@ class AckCluster(pulumi.ComponentResource):
     api_server_acl_id: pulumi.Output[str] | None
     provider: k8s.Provider
     node_pools: list[alicloud.cs.NodePool]
+    reconciler: k8s.apps.v1.DaemonSet
 
     def __init__(
         self,
@@ -101,6 +102,11 @@ class AckCluster(pulumi.ComponentResource):
         # ACK's API server CLB: where the access list is bound (README, Known limits).
         self.api_server_lb_id = cluster.slb_id
         self.api_server_acl_id = None
+        if settings.api_server.public and not settings.api_server.access_list_bound:
+            # Said on every run until the config says otherwise: the provider cannot bind the list (README).
+            pulumi.log.warn("the API server has a public endpoint with no access list bound to it: anyone can reach "
+                            "it. Bind the list (README, Known limits; outputs api_server_acl_id, api_server_lb_id) "
+                            "and set cluster.apiServer.accessListBound: true", resource=self)
         if settings.api_server.allowed_cidrs:
             self.api_server_acl_id = self._api_server_acl(name, settings.api_server.allowed_cidrs,
                                                           [vpc_cidr, *([pod_cidr] if pod_cidr else [])], tagged)

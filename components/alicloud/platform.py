@@ -104,7 +104,9 @@ class AlicloudPlatform(pulumi.ComponentResource):
             dashboard_annotations=lb.dashboard_annotations,
             listener_addresses=lb.listener_addresses,
             listener_hostnames=lb.listener_hostnames,
-            depends_on=[*cluster.node_pools, lb],
+            # The reconciler too: a raised open-file limit must reach containerd on running nodes before the
+            # operator starts EMQX pods that expect it (EMQX_NODE__MAX_PORTS).
+            depends_on=[*cluster.node_pools, cluster.reconciler, lb],
         )
         self.cluster_id = cluster.cluster_id
         self.api_server_lb_id = cluster.api_server_lb_id
