@@ -7,6 +7,7 @@ program reads `pulumi.Config`.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -16,16 +17,27 @@ from typing import Any, Literal
 import pulumi
 
 from components import load_balancer_tier, regions, sizing, tuning
-from components.config_reader import Problems, Section, dns_name_problem, key_text, shown, suggest, type_name
+from components.config_reader import (
+    Problems,
+    Section,
+    cidr_problem,
+    dns_name_problem,
+    key_text,
+    shown,
+    suggest,
+    type_name,
+)
 from components.emqx_versions import EmqxRelease, parse_release
 from components.network_plan import NetworkPlan, plan_network
-from components.render.emqx import max_ports
+from components.render import auth as auth_render
+from components.render.emqx import LISTENERS, max_ports
 
 PROJECT = "emqx-platform"
 
 # Top-level keys of the project's namespace. Secrets are separate top-level keys so that
 # `pulumi config set --secret <key>` encrypts exactly them and nothing else.
-SECRET_KEYS = ("licenseKey", "kubeconfig")
+# mqttUsers: the built-in database's bootstrap users, `user:password` lines (components/render/auth.py).
+SECRET_KEYS = ("licenseKey", "kubeconfig", "mqttUsers")
 SECTION_KEYS = (
     "target",
     "production",
@@ -94,6 +106,9 @@ class ClusterSettings:
     spec: str
     api_server: ApiServerSettings
     node_image: str  # cs.NodePool image_type of every pool, checked against NODE_IMAGES
+    # ACK deletion protection and Pulumi `protect` on the cluster and the VPC; defaults to `production`, so tearing a
+    # production stack down is a reviewed config change of its own, not a change of what production means.
+    deletion_protection: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,51 @@ class CertificateSettings:
 
 
 @dataclass(frozen=True)
+class AclRule:
+    permission: Literal["allow", "deny"]
+    action: Literal["publish", "subscribe", "all"]
+    topics: tuple[str, ...]
+    # At most one of these; none: the rule is about every client.
+    username: str | None = None
+    clientid: str | None = None
+    ipaddr: str | None = None
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    jwks_endpoint: str | None  # one of the two
+    public_key: str | None
+    token_from: Literal["password", "username"] = "password"
+
+
+@dataclass(frozen=True)
+class HttpAuthSettings:
+    url: str
+
+
+@dataclass(frozen=True)
+class X509Settings:
+    ca_secret_name: str | None  # None: the stack's own CA (the listener Secret's ca.crt)
+    username_from: Literal["cn", "dn", "disabled"] = "cn"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """emqx.auth: who may connect (the authentication chain, in order) and what they may do (authorization)."""
+
+    allow_anonymous: bool = False
+    built_in_database: bool = True
+    user_id_type: Literal["username", "clientid"] = "username"
+    superusers: tuple[str, ...] = ()
+    jwt: JwtSettings | None = None
+    http: HttpAuthSettings | None = None
+    x509: X509Settings | None = None
+    no_match: Literal["allow", "deny"] = "deny"
+    deny_action: Literal["ignore", "disconnect"] = "ignore"
+    acl_rules: tuple[AclRule, ...] = ()
+
+
+@dataclass(frozen=True)
 class EmqxSettings:
     release: EmqxRelease
     name: str
@@ -130,6 +190,7 @@ class EmqxSettings:
     acceptors: int
     requested_cores: int | None  # None: derived by the sizing
     requested_replicants: int | None
+    auth: AuthSettings = AuthSettings()
 
 
 @dataclass(frozen=True)
@@ -149,6 +210,12 @@ class LoadBalancerSettings:
     idle_timeout_seconds: int
     health_check: HealthCheckSettings
     deletion_protection: bool
+    # Whether the plain-text listeners (1883, 8083) are served; an internet load balancer serves TLS only by default.
+    allow_plain_text: bool = True
+
+    @property
+    def served_ports(self) -> tuple[int, ...]:
+        return tuple(p for kind, _, p in LISTENERS if self.allow_plain_text or kind in ("ssl", "wss"))
 
 
 @dataclass(frozen=True)
@@ -220,6 +287,7 @@ class Settings:
     charts: ChartSettings
     license_key: pulumi.Output[str] | None
     kubeconfig: pulumi.Output[str] | None
+    mqtt_users: pulumi.Output[str] | None = None  # `user:password` lines, for the built-in database's bootstrap
 
     @property
     def has_license(self) -> bool:
@@ -395,7 +463,7 @@ def _project_key_problems(values: Mapping[str, Any], secret_keys: set[str] | fro
                    else f"`pulumi config set {key} <value>`")
             problems.add(key, f"holds a secret (`secure:`) value, but {key} is not a secret setting and would "
                          f"be handled as plain text", f"set the value without --secret ({how}); only "
-                         f"{' and '.join(SECRET_KEYS)} are secrets")
+                         f"{', '.join(SECRET_KEYS)} are secrets")
             # Nothing else reads it: a later message must not echo the value (under the CLI, the plain text).
             skip.add(key)
     return skip
@@ -484,13 +552,19 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     elif target is not None and "existing" in values:
         problems.add("existing", f"only applies when target is 'existing' (target is {target!r})", "remove it")
         root.ignore("existing")
+    elif target is None:
+        # Which of these sections apply depends on the target: with none (or an unknown one) their keys cannot be
+        # checked, and listing each as unknown would bury the one problem that matters, the target itself.
+        for name in ("cloud", "network", "nodePools", "loadBalancer", "existing"):
+            root.ignore(name)
+    _mqtt_users_problems(values, emqx, problems)
     if emqx is not None and emqx.release.open_source and "licenseKey" in values:
         problems.add("licenseKey", f"open-source EMQX {emqx.release.version} takes no licence, and it would "
                      "still be handed to the pods", "remove it, or set emqx.edition to enterprise")
     if target == "alicloud" and emqx is not None and emqx.core_storage_gib < 20:
         problems.add("emqx.coreStorage.sizeGiB", f"{emqx.core_storage_gib} GiB is below the 20 GiB minimum of "
                      "an Alibaba Cloud ESSD disk, so the volume would never be provisioned", "use at least 20")
-    if target != "existing" and "kubeconfig" in values:
+    if target is not None and target != "existing" and "kubeconfig" in values:
         problems.add("kubeconfig", "only applies when target is 'existing'", "remove it: the stack makes its own")
     if target is not None and target != "existing":
         for toggle, installed in (("installCertManager", charts.install_cert_manager),
@@ -518,6 +592,9 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     sizing_inputs = ("target", "production", "emqx", "nodePools", "existing", "cluster", "tuning")
     if emqx is not None and target is not None and not problems.about(*sizing_inputs):
         shape = _node_shape(target, emqx_pool, existing, problems)
+        # How this stack gets larger nodes, named by its setting, for the fixes the sizing suggests.
+        larger_shape = ("larger nodes (existing.nodeShape, with nodes to match)" if target == "existing"
+                        else "a larger instance type in nodePools.emqx.instanceTypes")
         if shape is not None:
             plan, sizing_problems = sizing.plan_capacity(
                 emqx.capacity,
@@ -529,11 +606,20 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                 min_client_nodes=2 if production else 1,
                 survive_node_loss=production,
                 key="emqx",
+                larger_shape=larger_shape,
             )
             problems.extend(sizing_problems)
         if rebalance and not emqx.release.rebalance_allowed:
             problems.add("rebalance.runs", f"rebalancing is Enterprise-only; {emqx.release.edition} EMQX "
                          f"{emqx.release.version} has no rebalance API", "remove the runs, or use edition enterprise")
+        if (plan is not None and shape is not None and emqx.requested_cores is None and plan.replicants == 0
+                and plan.cores > sizing.MAX_ALL_CORE_NODES):
+            # The sizing derived more all-core nodes than EMQX 5 runs: one message naming what the user can change,
+            # instead of topology rules that blame emqx.cores, which the stack does not set.
+            problems.items.append(sizing.derived_all_core_problem(
+                plan.cores, shape, key="emqx", larger_shape=larger_shape,
+                replicants_allowed=emqx.release.replicants_allowed))
+            plan = None
         if plan is not None:
             problems.extend(_topology_problems(plan, emqx.release, production, "licenseKey" in values))
             if emqx_pool is not None:
@@ -593,6 +679,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
             network = NetworkSettings(plan=net_plan, **network_raw)
 
     _load_balancer_capacity(load_balancer, emqx, plan, cloud if target == "alicloud" else None, problems)
+    _client_reach_problems(load_balancer, network_raw, problems)
     if skipped:
         # A key refused whole (too large, or a secret where none belongs) was not read: what its absence then
         # caused ("cloud.region is required") would only bury the one message that matters.
@@ -625,6 +712,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
         charts=charts,
         license_key=_secret(values, "licenseKey"),
         kubeconfig=_secret(values, "kubeconfig"),
+        mqtt_users=_secret(values, "mqttUsers"),
     )
 
 
@@ -817,9 +905,10 @@ def _cluster(section: Section, target: Target | None, production: bool) -> Clust
         # gets every EMQX pod refused (SysctlForbidden).
         minor = section.string("kubernetesMinor", None, pattern=r"1\.[0-9]{2}", required=True,
                                hint="the existing cluster's version as shown by `kubectl version`, e.g. 1.33") or minor
+    protected = section.boolean("deletionProtection", production)
     return ClusterSettings(kubernetes_version=version, kubernetes_minor=minor, spec=spec or "ack.pro.small",
                            api_server=ApiServerSettings(public=public, allowed_cidrs=allowed, access_list_bound=bound),
-                           node_image=image)
+                           node_image=image, deletion_protection=protected)
 
 
 def _pool(section: Section, name: str, target: Target | None, *, default_types: tuple[str, ...],
@@ -848,6 +937,8 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
     edition = section.string("edition", "opensource", choices=("opensource", "enterprise"))
     version = section.string("version", "5.8.9", pattern=r"[0-9]+\.[0-9]+\.[0-9]+",
                              hint="an EMQX release such as 5.8.9 or 5.10.3")
+    # For a release newer than components/emqx_versions.RELEASED; without it an unlisted version is refused.
+    allow_unlisted = section.boolean("allowUnlistedVersion", False)
     # [registry[:port]/]path: a ':' only for the registry's port, never a tag (the version is emqx.version).
     repository = section.string("imageRepository", None,
                                 pattern=r"([a-z0-9.-]+(:[0-9]{1,5})?/)?[a-z0-9._-]+(/[a-z0-9._-]+)*",
@@ -889,8 +980,10 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
                              "set both to use your own cert-manager issuer, or neither for a self-signed CA")
     release = None
     if edition and version:
-        release, release_problems = parse_release(edition, version, repository, key="emqx")
+        release, release_problems = parse_release(edition, version, repository, key="emqx",
+                                                  allow_unlisted=allow_unlisted)
         section.problems.extend(release_problems)
+    auth = _auth(section.section("auth"), production, release=release, own_ca=issuer_kind is None)
     if release is None or None in (name, namespace, connections, rate, payload, qos, keepalive, core_gib):
         return None
     assert name and namespace and connections is not None and rate is not None
@@ -910,7 +1003,129 @@ def _emqx(section: Section, production: bool) -> EmqxSettings | None:
         acceptors=acceptors or 16,
         requested_cores=cores,
         requested_replicants=replicants,
+        auth=auth,
     )
+
+
+URL = r"https?://[!-~]{1,2000}"
+
+
+def _auth(section: Section, production: bool, *, release: EmqxRelease | None, own_ca: bool) -> AuthSettings:
+    """emqx.auth: components/render/auth.py renders it, and cites EMQX's schema for every key."""
+    problems = section.problems
+    legacy = release is not None and release.legacy
+    anonymous = section.boolean("allowAnonymous", False)
+    if production and anonymous:
+        problems.add("emqx.auth.allowAnonymous", "a production broker would admit any client without credentials",
+                     "remove it and give clients credentials: mqttUsers, emqx.auth.jwt, emqx.auth.http or "
+                     "emqx.auth.x509 (README, MQTT authentication)")
+    db = section.section("builtInDatabase")
+    db_enabled = db.boolean("enabled", not anonymous and not legacy)
+    id_type = db.string("userIdType", "username", choices=("username", "clientid")) or "username"
+    superusers = db.strings("superusers", ())
+    for i, name in enumerate(superusers):
+        if not re.fullmatch(auth_render.USER_NAME, name, re.ASCII):
+            problems.add(f"emqx.auth.builtInDatabase.superusers[{i}]", f"{shown(name)} is not a user name",
+                         "use 1-128 printable ASCII characters without spaces or ':'")
+    jwt: JwtSettings | None = None
+    jwt_section = section.section("jwt")
+    if jwt_section.present:
+        endpoint = jwt_section.string("jwksEndpoint", None, pattern=URL, hint="an http(s):// URL of the JWKS")
+        key = jwt_section.string("publicKey", None)
+        token_from = jwt_section.string("from", "password", choices=("password", "username")) or "password"
+        if (endpoint is None) == (key is None):
+            problems.add("emqx.auth.jwt", "needs exactly one of jwksEndpoint and publicKey",
+                         "set jwksEndpoint to your identity provider's JWKS URL, or publicKey to a PEM public key")
+        if key is not None and "-----BEGIN PUBLIC KEY-----" not in key:
+            problems.add("emqx.auth.jwt.publicKey", "is not a PEM public key",
+                         "paste the key with its -----BEGIN PUBLIC KEY----- line")
+        if production and endpoint is not None and endpoint.startswith("http://"):
+            problems.add("emqx.auth.jwt.jwksEndpoint", "fetches the signing keys unencrypted, so anyone on the path "
+                         "could read or swap them", "use an https:// URL")
+        jwt = JwtSettings(jwks_endpoint=endpoint, public_key=key, token_from=token_from)  # type: ignore[arg-type]
+    http: HttpAuthSettings | None = None
+    http_section = section.section("http")
+    if http_section.present:
+        url = http_section.string("url", None, required=True, pattern=URL,
+                                  hint="the http(s):// URL EMQX posts username, password and clientid to")
+        if production and url is not None and url.startswith("http://"):
+            problems.add("emqx.auth.http.url", "sends every client's password over plain http", "use an https:// URL")
+        http = HttpAuthSettings(url=url) if url else None
+    x509: X509Settings | None = None
+    x509_section = section.section("x509")
+    if x509_section.present:
+        ca_secret = x509_section.string("caSecretName", None, pattern=STORAGE_CLASS,
+                                        hint="the Secret in the EMQX namespace whose ca.crt signs client certificates")
+        username_from = x509_section.string("usernameFrom", "cn", choices=("cn", "dn", "disabled")) or "cn"
+        if not own_ca and ca_secret is None:
+            problems.add("emqx.auth.x509.caSecretName", "is not set, and with emqx.tls.issuerKind the listener "
+                         "Secret has no ca.crt to verify client certificates with", "name the Secret of the CA "
+                         "that signs your clients' certificates, e.g. the Secret of a cert-manager CA Certificate")
+        x509 = X509Settings(ca_secret_name=ca_secret, username_from=username_from)  # type: ignore[arg-type]
+    if anonymous and (db_enabled or jwt or http):
+        problems.add("emqx.auth.allowAnonymous", "EMQX 5 admits clients without credentials only when no "
+                     "authenticator is configured", "remove allowAnonymous, or the authenticators "
+                     "(builtInDatabase.enabled: false, jwt, http)")
+    authz = section.section("authorization")
+    no_match = authz.string("noMatch", "deny", choices=("deny", "allow")) or "deny"
+    deny_action = authz.string("denyAction", "ignore", choices=("ignore", "disconnect")) or "ignore"
+    rules: list[AclRule] = []
+    for item in authz.items("rules"):
+        permission = item.string("permission", None, required=True, choices=("allow", "deny"))
+        action = item.string("action", "all", choices=("publish", "subscribe", "all")) or "all"
+        topics = item.strings("topics", (), min_items=1, hint="list topic filters, e.g. ['devices/${username}/#']")
+        for i, topic in enumerate(topics):
+            levels = topic.split("/")
+            if not topic or len(topic) > 1024 or not topic.isprintable() or "#" in levels[:-1] or any(
+                    ("#" in lv or "+" in lv) and len(lv) > 1 for lv in levels):
+                problems.add(f"{item.key}.topics[{i}]", f"{shown(topic)} is not an MQTT topic filter",
+                             "use levels separated by '/', '+' for one level and '#' only as the last")
+        who = {k: item.string(k, None) for k in ("username", "clientid", "ipaddr")}
+        chosen = [k for k, v in who.items() if v is not None]
+        if len(chosen) > 1:
+            problems.add(item.key, f"names {' and '.join(chosen)}; a rule is about one of them",
+                         "split it into one rule each")
+        if who["ipaddr"] is not None and (bad := cidr_problem(who["ipaddr"])):
+            problems.add(f"{item.key}.ipaddr", bad[0], bad[1])
+        if permission is not None:
+            rules.append(AclRule(permission=permission, action=action, topics=topics,  # type: ignore[arg-type]
+                                 username=who["username"], clientid=who["clientid"], ipaddr=who["ipaddr"]))
+    if legacy:
+        # 4.4 authenticates through plugins (emqx_auth_mnesia, _jwt, _http) configured outside emqxConfig, and
+        # reads its ACL from a file the v1beta4 template does not mount: only the switches are rendered.
+        for key, used in (("builtInDatabase", db.present), ("jwt", jwt is not None), ("http", http is not None),
+                          ("x509", x509 is not None), ("authorization.rules", bool(rules))):
+            if used:
+                problems.add(f"emqx.auth.{key}", f"is not supported for EMQX {release.version if release else '4.4'} "
+                             "(4.4 authenticates through plugins this program does not configure)",
+                             "remove it and configure the 4.4 auth plugins in its dashboard, or use EMQX 5")
+        db_enabled = False
+    return AuthSettings(allow_anonymous=anonymous, built_in_database=db_enabled,
+                        user_id_type=id_type, superusers=superusers,  # type: ignore[arg-type]
+                        jwt=jwt, http=http, x509=x509, no_match=no_match,  # type: ignore[arg-type]
+                        deny_action=deny_action, acl_rules=tuple(rules))  # type: ignore[arg-type]
+
+
+def _mqtt_users_problems(values: Mapping[str, Any], emqx: EmqxSettings | None, problems: Problems) -> None:
+    """mqttUsers against the auth settings; the value is secret, so no message quotes it."""
+    text = values.get("mqttUsers")
+    if emqx is None or not isinstance(text, str):
+        return
+    auth = emqx.auth
+    if not auth.built_in_database:
+        why = ("EMQX 4.4 has no built-in database here" if emqx.release.legacy
+               else "emqx.auth.builtInDatabase is off")
+        problems.add("mqttUsers", f"is set, but {why}, so nobody would read it",
+                     "remove it, or turn the built-in database on")
+        return
+    for what in auth_render.user_problems(text):
+        problems.add("mqttUsers", what, "set it again with `pulumi config set --secret mqttUsers "
+                     "\"$(cat users.txt)\"`, one `user:password` line per user")
+    names = {user for user, _ in auth_render.parse_users(text)}
+    for i, name in enumerate(auth.superusers):
+        if name not in names:
+            problems.add(f"emqx.auth.builtInDatabase.superusers[{i}]", "is not a user in mqttUsers",
+                         "add the user to mqttUsers, or remove it here")
 
 
 def _topology_problems(plan: sizing.SizingPlan, release: EmqxRelease, production: bool, has_license: bool) -> list[str]:
@@ -936,8 +1151,9 @@ def _topology_problems(plan: sizing.SizingPlan, release: EmqxRelease, production
         out.append(f"emqx: open-source EMQX {release.version} is limited here to 3 nodes (got {nodes}); "
                    "use edition enterprise with a licence for more")
     if release.license_reason and nodes > 1 and not has_license:
+        # Production needs 3 cores (below), so a single node is no fix there.
         out.append(f"licenseKey: not set, but a cluster of {nodes} nodes needs one: {release.license_reason}; run "
-                   "`pulumi config set --secret licenseKey <key>`, or use 1 node")
+                   "`pulumi config set --secret licenseKey <key>`" + ("" if production else ", or use 1 node"))
     return out
 
 
@@ -1003,6 +1219,13 @@ def _load_balancer(section: Section, emqx: EmqxSettings | None, cloud: CloudSett
     unhealthy = hc.integer("unhealthyThreshold", 2, minimum=2, maximum=10)
     # Production keeps its address through a mistaken destroy; anything else must go with `pulumi destroy`.
     protect = section.boolean("deletionProtection", production)
+    # An internet load balancer serves MQTT over TLS only (8883, 8084) unless told otherwise: credentials sent in
+    # plain text on the internet are anyone's.
+    plain = section.boolean("allowPlainText", address_type != "internet")
+    if plain and address_type == "internet" and production:
+        section.problems.add("loadBalancer.allowPlainText", "a production broker on the internet would take "
+                             "passwords and messages in plain text (1883, 8083)", "remove it: clients connect "
+                             "with TLS on 8883 (MQTT) or 8084 (WebSocket)")
     return LoadBalancerSettings(
         type=kind,  # type: ignore[arg-type]
         address_type=address_type or "intranet",  # type: ignore[arg-type]
@@ -1011,7 +1234,31 @@ def _load_balancer(section: Section, emqx: EmqxSettings | None, cloud: CloudSett
         health_check=HealthCheckSettings(interval_seconds=interval or max(2, fastest), timeout_seconds=timeout or 5,
                                          healthy_threshold=healthy or 5, unhealthy_threshold=unhealthy or 2),
         deletion_protection=protect,
+        allow_plain_text=plain,
     )
+
+
+# Address ranges no client on the internet has: a load balancer on the internet never sees them as sources.
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16"))
+
+
+def _client_reach_problems(load_balancer: LoadBalancerSettings, network: Mapping[str, Any] | None,
+                           problems: Problems) -> None:
+    """network.clientCidrs against an internet load balancer: reachable at all, and not plain text to everyone."""
+    if network is None or load_balancer.address_type != "internet" or problems.about("network.clientCidrs"):
+        return
+    cidrs = [ipaddress.IPv4Network(c) for c in network["client_cidrs"]]
+    if cidrs and all(any(c.subnet_of(r) for r in PRIVATE_RANGES) for c in cidrs):
+        problems.add("network.clientCidrs", f"{', '.join(map(str, cidrs))} are private ranges, which clients on "
+                     "the internet never come from, so the internet load balancer could not be reached",
+                     "list the public ranges your clients connect from (0.0.0.0/0 for any), or set "
+                     "loadBalancer.addressType: intranet")
+    wide = [str(c) for c in cidrs if c.prefixlen < 8]
+    if load_balancer.allow_plain_text and wide:
+        problems.add("network.clientCidrs", f"{', '.join(wide)} opens plain-text MQTT (1883, 8083) to a large part "
+                     "of the internet", "remove loadBalancer.allowPlainText (TLS only), or list your clients' "
+                     "ranges (a /8 or narrower)")
 
 
 def _load_balancer_capacity(load_balancer: LoadBalancerSettings, emqx: EmqxSettings | None,

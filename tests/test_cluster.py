@@ -296,3 +296,20 @@ def _problems_of(values: dict[str, Any]) -> list[str]:
     except ConfigError as err:
         return err.problems
     return []
+
+
+def test_cluster_deletion_protection_follows_production_unless_set(run_stack) -> None:
+    vpc = "alicloud:vpc/network:Network"
+    assert ok_settings(config()).cluster.deletion_protection is False
+    from tests.test_settings import ENTERPRISE, ok
+    assert ok(ENTERPRISE).cluster.deletion_protection is True
+    assert ok({**ENTERPRISE, "cluster": {"deletionProtection": False}}).cluster.deletion_protection is False
+    rec = run_stack(config(deletionProtection=True))
+    assert rec.one(ACK).inputs["deletionProtection"] is True
+    assert rec.one(ACK).options["protect"] is True and rec.one(vpc).options["protect"] is True
+    rec = run_stack(config())
+    assert rec.one(ACK).inputs["deletionProtection"] is False and rec.one(vpc).options["protect"] is False
+
+
+def ok_settings(values: dict[str, Any]) -> Any:
+    return parse(values, stack="test", secret_keys=set())

@@ -33,7 +33,8 @@ def _stack_settings(name: str) -> Settings:
     values: dict[str, Any] = {k.split(":", 1)[1]: v for k, v in raw.items()}
     secrets = {k for k, v in values.items() if isinstance(v, dict) and "secure" in v}
     for key in secrets:
-        values[key] = "placeholder"
+        # Any text for the licence; for mqttUsers it must read as a `user:password` line.
+        values[key] = "placeholder:placeholder"
     return parse(values, stack=name, secret_keys=secrets)
 
 

@@ -197,3 +197,12 @@ def test_the_listener_certificate_names_what_clients_dial_behind_an_nlb(run_stac
                 if r.inputs["metadata"]["name"] == r.inputs["spec"]["secretName"] and not r.inputs["spec"].get("isCA"))
     assert nlb.outputs["dnsName"] in cert.inputs["spec"]["dnsNames"]
     assert cert.inputs["spec"]["ipAddresses"] == vips
+
+
+def test_the_load_balancer_is_a_stack_output(run_stack) -> None:
+    dev, prod = run_stack("dev"), run_stack("prod")
+    clb = dev.one("alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer")
+    nlb = prod.one("alicloud:nlb/loadBalancer:LoadBalancer")
+    # (The mock engine gives each resource the id `<name>-id`.)
+    assert dev.outputs["load_balancer_id"] == f"{clb.name}-id"
+    assert prod.outputs["load_balancer_id"] == f"{nlb.name}-id"

@@ -363,7 +363,7 @@ def test_an_existing_cluster_keeps_shared_charts_when_the_stack_goes(run_stack, 
 def test_grafana_dashboard_goes_where_grafana_looks(run_stack) -> None:
     config = _config("prod")
     config["monitoring"]["dashboardNamespace"] = "monitoring"
-    cm = run_stack(config).one("kubernetes:core/v1:ConfigMap").inputs
+    cm = run_stack(config).one("kubernetes:core/v1:ConfigMap", name="emqx-test-grafana").inputs
     assert cm["metadata"]["namespace"] == "monitoring"
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
 

@@ -50,11 +50,11 @@ def service_annotations(load_balancer_id: pulumi.Input[str], groups: Mapping[int
     )
 
 
-def endpoints(address: pulumi.Output[str]) -> pulumi.Output[dict[str, str]]:
+def endpoints(address: pulumi.Output[str], ports: Sequence[int] = MQTT_PORTS) -> pulumi.Output[dict[str, str]]:
     return address.apply(
         lambda a: {
             scheme: f"{scheme}://{a}:{port}" + ("/mqtt" if scheme in ("ws", "wss") else "")
-            for port, scheme in SCHEMES.items()
+            for port, scheme in SCHEMES.items() if port in ports
         }
     )
 
@@ -120,7 +120,11 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
 
         hc = settings.health_check
         groups: dict[int, pulumi.Output[str]] = {}
-        for port in [*MQTT_PORTS, DASHBOARD_PORT]:
+        # Only the listeners the settings serve (TLS only on the internet unless allowPlainText): with no listener a
+        # port is not reachable through the load balancer, whatever the CCM does with the Service's other ports (it
+        # leaves the listeners of a reused load balancer alone: force-override-listeners "false").
+        mqtt_ports = settings.served_ports
+        for port in [*mqtt_ports, DASHBOARD_PORT]:
             label = SCHEMES.get(port, "dashboard")
             group = alicloud.slb.ServerGroup(f"{name}-{label}", load_balancer_id=clb.id, name=f"{name}-{label}",
                                              tags=tagged, opts=child)
@@ -150,9 +154,9 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.listener_annotations = service_annotations(clb.id, groups, MQTT_PORTS, plugin)
+        self.listener_annotations = service_annotations(clb.id, groups, mqtt_ports, plugin)
         self.dashboard_annotations = service_annotations(clb.id, groups, [DASHBOARD_PORT], plugin)
-        self.endpoints = endpoints(clb.address)
+        self.endpoints = endpoints(clb.address, mqtt_ports)
         self.dashboard_url = clb.address.apply(lambda a: f"http://{a}:{DASHBOARD_PORT}")
         self.register_outputs({"address": self.address, "endpoints": self.endpoints,
                                "dashboard_url": self.dashboard_url})

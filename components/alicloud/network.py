@@ -32,6 +32,7 @@ class AlicloudNetwork(pulumi.ComponentResource):
         nlb_probes: bool,
         tags: Mapping[str, str],
         protect: bool,
+        mqtt_ports: Sequence[int] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("emqx-platform:alicloud:Network", name, None, opts)
@@ -92,7 +93,9 @@ class AlicloudNetwork(pulumi.ComponentResource):
                                        port_range="-1/-1", cidr_ip="0.0.0.0/0", policy="accept", nic_type="intranet",
                                        priority=1, description="ICMP (path-MTU discovery), as ACK recommends",
                                        opts=child)
-        mqtt = [p for _, _, p in LISTENERS]
+        # The MQTT ports the load balancer serves (TLS only on the internet unless allowPlainText): a port it does
+        # not serve gets no rule, so clients cannot reach it at the nodes either.
+        mqtt = list(mqtt_ports) if mqtt_ports is not None else [p for _, _, p in LISTENERS]
         for port in backend_ports(mqtt, plugin, node_ports):
             for i, cidr in enumerate(client_cidrs):
                 self._ingress(f"{name}-mqtt-{port}-{cidr_label(cidr)}", sg, port, cidr, "MQTT clients",

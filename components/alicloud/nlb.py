@@ -23,7 +23,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from components import load_balancer_tier, sizing
-from components.alicloud.loadbalancer import MQTT_PORTS, SCHEMES, endpoints, service_annotations
+from components.alicloud.loadbalancer import SCHEMES, endpoints, service_annotations
 from components.alicloud.network import cidr_label
 from components.render.emqx import DASHBOARD_PORT
 from components.settings import LoadBalancerSettings
@@ -76,7 +76,9 @@ class NetworkLoadBalancer(pulumi.ComponentResource):
                                        ip_protocol="icmp", port_range="-1/-1", cidr_ip="0.0.0.0/0", policy="accept",
                                        nic_type="intranet", priority=1, description="ICMP (VIP probes, PMTU)",
                                        opts=child)
-        allowed = [(port, cidr, "MQTT clients") for port in MQTT_PORTS for cidr in client_cidrs]
+        # Only the listeners the settings serve (TLS only on the internet unless allowPlainText).
+        mqtt_ports = settings.served_ports
+        allowed = [(port, cidr, "MQTT clients") for port in mqtt_ports for cidr in client_cidrs]
         allowed += [(DASHBOARD_PORT, cidr, "EMQX dashboard and API") for cidr in admin_cidrs]
         for port, cidr, why in allowed:
             alicloud.ecs.SecurityGroupRule(f"{name}-nlb-sg-{port}-{cidr_label(cidr)}", security_group_id=sg.id,
@@ -112,7 +114,7 @@ class NetworkLoadBalancer(pulumi.ComponentResource):
 
         hc = settings.health_check
         groups: dict[int, pulumi.Output[str]] = {}
-        for port in [*MQTT_PORTS, DASHBOARD_PORT]:
+        for port in [*mqtt_ports, DASHBOARD_PORT]:
             label = SCHEMES.get(port, "dashboard")
             group = alicloud.nlb.ServerGroup(
                 f"{name}-nlb-{label}",
@@ -154,9 +156,9 @@ class NetworkLoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.listener_annotations = service_annotations(nlb.id, groups, MQTT_PORTS, plugin)
+        self.listener_annotations = service_annotations(nlb.id, groups, mqtt_ports, plugin)
         self.dashboard_annotations = service_annotations(nlb.id, groups, [DASHBOARD_PORT], plugin)
-        self.endpoints = endpoints(nlb.dns_name)
+        self.endpoints = endpoints(nlb.dns_name, mqtt_ports)
         self.dashboard_url = nlb.dns_name.apply(lambda a: f"http://{a}:{DASHBOARD_PORT}")
         self.register_outputs({"address": self.address, "endpoints": self.endpoints,
                                "dashboard_url": self.dashboard_url})

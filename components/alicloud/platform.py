@@ -28,6 +28,7 @@ class AlicloudPlatform(pulumi.ComponentResource):
     endpoints: pulumi.Output[dict[str, str]]
     dashboard_url: pulumi.Output[str]
     api_server_lb_id: pulumi.Output[str]
+    load_balancer_id: pulumi.Output[str]
     api_server_acl_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -46,7 +47,8 @@ class AlicloudPlatform(pulumi.ComponentResource):
         network = AlicloudNetwork(name, plan=plan, client_cidrs=settings.network.client_cidrs,
                                   admin_cidrs=settings.network.admin_cidrs, node_ports=NODE_PORTS,
                                   plugin=settings.network.plugin, nlb_probes=lb_settings.type == "nlb", tags=tags,
-                                  protect=settings.production, opts=child)
+                                  protect=settings.cluster.deletion_protection, mqtt_ports=lb_settings.served_ports,
+                                  opts=child)
         cluster = AckCluster(
             name,
             settings=settings.cluster,
@@ -69,7 +71,7 @@ class AlicloudPlatform(pulumi.ComponentResource):
             allowed_unsafe_sysctls=settings.tuning.kubelet_allowed_unsafe_sysctls(),
             vpc_cidr=plan.vpc_cidr,
             tags=tags,
-            protect=settings.production,
+            protect=settings.cluster.deletion_protection,
             # Nodes pull images and run ACK's setup as they boot: the NAT route must be there first.
             cloud_provider=self.provider,
             after=network.egress,
@@ -113,6 +115,7 @@ class AlicloudPlatform(pulumi.ComponentResource):
         self.api_server_acl_id = cluster.api_server_acl_id
         self.kubeconfig = cluster.kubeconfig
         self.endpoints = lb.endpoints
+        self.load_balancer_id = lb.load_balancer_id
         self.dashboard_url = lb.dashboard_url
         self.register_outputs({"cluster_id": self.cluster_id, "endpoints": self.endpoints,
                                "dashboard_url": self.dashboard_url})

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.render.auth import AuthInputs, hocon_lines, legacy_config, pod_files
 from components.sizing import ROLLOUT_INITIAL_DELAY_SECONDS, Evacuation
 
 # Ports are EMQX defaults (FACTS.md section 1); the names are the operator's listener names.
@@ -110,6 +111,8 @@ class EmqxSpecInputs:
     # The operator's blue-green rollout: eviction rates per old node.
     evacuation: Evacuation = field(default_factory=lambda: DEFAULT_EVACUATION)
     labels: Mapping[str, str] = field(default_factory=dict)
+    # MQTT client authentication and authorization (components/render/auth.py); None renders none of it.
+    auth: AuthInputs | None = None
 
 
 def max_ports(max_connections_per_node: int) -> int:
@@ -166,6 +169,8 @@ def hocon(inputs: EmqxSpecInputs) -> str:
         lines.append(f'license.key = "file://{LICENSE_MOUNT}/{LICENSE_FILE}"')
     elif inputs.with_license:
         lines.append(f"# license.key comes from the environment ({LICENSE_ENV}), from Secret {inputs.secret_name}.")
+    if inputs.auth is not None:
+        lines += hocon_lines(inputs.auth)
     return "\n".join(lines) + "\n"
 
 
@@ -263,6 +268,10 @@ def _template(inputs: EmqxSpecInputs, role: str, replicas: int) -> dict[str, Any
         spec["extraVolumes"].append({"name": "license", "secret": {
             "secretName": inputs.secret_name, "items": [{"key": SECRET_LICENSE_KEY, "path": LICENSE_FILE}]}})
         spec["extraVolumeMounts"].append({"name": "license", "mountPath": LICENSE_MOUNT, "readOnly": True})
+    if inputs.auth is not None:
+        volumes, mounts = pod_files(inputs.auth)
+        spec["extraVolumes"] += volumes
+        spec["extraVolumeMounts"] += mounts
     # Voluntary disruptions (drains, upgrades) take one pod at a time.
     spec["maxUnavailable"] = 1
     if role == "core":
@@ -347,6 +356,8 @@ def emqx_enterprise_v4_spec(inputs: EmqxSpecInputs, version: str, repository: st
             config[f"listener.{kind}.external.max_conn_rate"] = str(inputs.max_conn_rate)
     if inputs.tls_ca_file:
         config["listener.ssl.external.cacertfile"] = f"{TLS_MOUNT}/ca.crt"
+    if inputs.auth is not None:
+        config.update(legacy_config(inputs.auth.settings))
     resources = {"cpu": inputs.pod_cpu, "memory": inputs.pod_memory}
     scheduling = _scheduling(inputs, "core")
     scheduling.pop("topologySpreadConstraints", None)  # not in the v1beta4 pod template

@@ -14,7 +14,7 @@ import pulumi_random as random
 
 from components import sizing
 from components.platform import Platform
-from components.render import certificates
+from components.render import auth, certificates
 from components.render.emqx import (
     LEGACY_LICENSE_FILE,
     SECRET_DASHBOARD_PASSWORD,
@@ -57,6 +57,13 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
         max_conn_rate=sizing.storm_connection_rate(plan),
         evacuation=sizing.evacuation(plan),
         labels=MANAGED_BY,
+        auth=auth.AuthInputs(
+            settings=emqx.auth,
+            # The bootstrap file sits beside the dashboard password in the stack's Secret, never in the CR.
+            users_secret=f"{emqx.name}-secrets" if settings.mqtt_users is not None and emqx.auth.built_in_database
+            else None,
+            acl_config_map=f"{emqx.name}-acl",
+        ),
     )
 
 
@@ -129,6 +136,13 @@ class EmqxCluster(pulumi.ComponentResource):
         licence_secrets: list[pulumi.Resource] = []
         if settings.license_key is not None and not emqx.release.legacy:
             secret_data[SECRET_LICENSE_KEY] = settings.license_key
+        if inputs.auth is not None and inputs.auth.users_secret and settings.mqtt_users is not None:
+            # Hashed here (bootstrap_type = hash), so neither the Secret nor the pods hold a password in clear. One
+            # random seed per stack, kept in its state, gives every user a salt that stays put across updates.
+            seed = random.RandomId(f"{name}-mqtt-user-salt", byte_length=16, opts=pulumi.ResourceOptions(parent=self))
+            superusers = emqx.auth.superusers
+            secret_data[auth.SECRET_USERS] = pulumi.Output.all(settings.mqtt_users, seed.hex).apply(
+                lambda args: auth.bootstrap_users(args[0], superusers, args[1]))
         elif settings.license_key is not None:
             # The 4.4 operator mounts the whole licence Secret and takes whichever key it meets first as the licence
             # file, so that Secret holds the licence file and nothing else.
@@ -146,6 +160,16 @@ class EmqxCluster(pulumi.ComponentResource):
             string_data=pulumi.Output.secret(secret_data),
             opts=in_ns,
         )
+
+        acl_objects: list[pulumi.Resource] = []
+        if emqx.auth.acl_rules and not emqx.release.legacy:
+            # Keyed by a digest of the rules: a new rule set is a new path in EMQX's config (render/auth.py).
+            acl_objects.append(k8s.core.v1.ConfigMap(
+                f"{name}-acl",
+                metadata={"name": f"{emqx.name}-acl", "namespace": emqx.namespace, "labels": MANAGED_BY},
+                data={auth.acl_file_name(emqx.auth.acl_rules): auth.acl_file(emqx.auth.acl_rules)},
+                opts=in_ns,
+            ))
 
         tls_objects = certificates.listener_tls(
             emqx_name=emqx.name,
@@ -201,7 +225,7 @@ class EmqxCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=platform.provider,
-                depends_on=[*after, secret, *licence_secrets, *tls_resources, *platform.depends_on],
+                depends_on=[*after, secret, *licence_secrets, *acl_objects, *tls_resources, *platform.depends_on],
             ),
         )
         self.register_outputs({"namespace": self.namespace, "dashboard_password": self.dashboard_password})
