@@ -10,11 +10,19 @@ from components.workloads.emqx_cluster import EmqxCluster
 from components.workloads.monitoring import EmqxMonitoring
 from components.workloads.operator import EmqxOperator
 from components.workloads.rebalance import Rebalances
+from components.zone_notes import zone_notes
 
 settings = settings_module.load()
 name = f"emqx-{settings.stack}"
 for note in settings.sizing.notes:
     pulumi.log.info(f"sizing: {note}")
+if settings.cloud is not None and settings.emqx_pool is not None:
+    # Zones without an EMQX node, and zone order fixing subnets, would otherwise go unsaid (components/zone_notes.py).
+    network_plan = settings.network.plan if settings.network is not None else None
+    subnets = [z.node_cidr for z in network_plan.zones] if network_plan is not None else []
+    for note in zone_notes(settings.cloud.zones, settings.emqx_pool.count, settings.emqx_pool.rollout_surge or 0,
+                           subnets):
+        pulumi.log.info(f"zones: {note}")
 
 if settings.target == "alicloud":
     cloud = AlicloudPlatform(name, settings)
@@ -23,6 +31,8 @@ if settings.target == "alicloud":
     pulumi.export("kubeconfig", cloud.kubeconfig)
     pulumi.export("mqtt_endpoints", cloud.endpoints)
     pulumi.export("dashboard_url", cloud.dashboard_url)
+    # The CLB or NLB the cloud controller fills (on-call looks it up in the console or the CLI).
+    pulumi.export("load_balancer_id", cloud.load_balancer_id)
     if cloud.api_server_acl_id is not None:
         # The access list to bind to the API server's listener 6443 once (README, Known limits).
         pulumi.export("api_server_acl_id", cloud.api_server_acl_id)

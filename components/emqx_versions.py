@@ -15,6 +15,59 @@ from typing import Literal
 
 Edition = Literal["opensource", "enterprise"]
 
+# Released EMQX versions the operator can run, per edition, read on RELEASES_READ. A version outside this table is
+# refused unless `emqx.allowUnlistedVersion: true` says it is a release newer than the table: a typo such as 5.8.99
+# would otherwise pass every check here and only fail as an image pull error on a running cluster.
+# Sources: the tags of github.com/emqx/emqx (snapshot whose newest commit is 2026-08-07): open source v5.x.y;
+# Enterprise e5.0.0-e5.6.1, e5.8.8-e5.8.11, e5.9.0-e5.9.3, e5.10.0-e5.10.4 (Enterprise 5.7.x and 5.8.0-5.8.7 were
+# built from a private repository and have no tag there, so they come from the Enterprise release notes,
+# docs.emqx.com/en/emqx/latest/changes/all-changes-ee: e5.7.0-e5.7.2, e5.8.0-e5.8.7); Enterprise 4.4 from
+# docs.emqx.com/en/emqx/latest/changes/changes-ee-v4 (4.4.33 of 2025-11-26 the newest; 4.4.14 is the operator's
+# oldest). Refresh: `git tag` in a clone of emqx/emqx and those two release-note pages.
+RELEASES_READ = "2026-11-30"
+
+
+def _series(minor: str, first: int, last: int) -> tuple[str, ...]:
+    return tuple(f"{minor}.{patch}" for patch in range(first, last + 1))
+
+
+RELEASED: dict[Edition, frozenset[str]] = {
+    "opensource": frozenset(
+        _series("5.0", 0, 26) + _series("5.1", 0, 6) + _series("5.2", 0, 1) + _series("5.3", 0, 2)
+        + _series("5.4", 0, 1) + _series("5.5", 0, 1) + _series("5.6", 0, 1) + _series("5.7", 0, 2)
+        + _series("5.8", 0, 9)
+    ),
+    "enterprise": frozenset(
+        _series("4.4", 14, 33)
+        + _series("5.0", 0, 4) + _series("5.1", 0, 1) + _series("5.2", 0, 1) + _series("5.3", 0, 2)
+        + _series("5.4", 0, 1) + _series("5.5", 0, 1) + _series("5.6", 0, 1) + _series("5.7", 0, 2)
+        + _series("5.8", 0, 11) + _series("5.9", 0, 3) + _series("5.10", 0, 4)
+    ),
+}
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def nearest_released(edition: Edition, version: str) -> list[str]:
+    """The released versions either side of `version` (one below, one above, where there are), same major."""
+    wanted = _version_key(version)
+    known = sorted((v for v in RELEASED[edition] if _version_key(v)[0] == wanted[0]), key=_version_key)
+    below = [v for v in known if _version_key(v) < wanted]
+    above = [v for v in known if _version_key(v) > wanted]
+    return below[-1:] + above[:1]
+
+
+def unlisted_problem(edition: Edition, version: str, key: str = "emqx") -> str | None:
+    if version in RELEASED[edition]:
+        return None
+    label = "open-source" if edition == "opensource" else "Enterprise"
+    near = " or ".join(nearest_released(edition, version))
+    return (f"{key}.version: {version} is not a released {label} EMQX version (the release table was read on "
+            f"{RELEASES_READ}); use {near or 'a released version'}, or set {key}.allowUnlistedVersion: true if it "
+            "was released after that date")
+
 
 @dataclass(frozen=True)
 class EmqxRelease:
@@ -60,6 +113,17 @@ class EmqxRelease:
 
 
 def parse_release(
+    edition: str, version: str, repository: str | None, *, key: str = "emqx", allow_unlisted: bool = False
+) -> tuple[EmqxRelease | None, list[str]]:
+    release, problems = _parse_release(edition, version, repository, key=key)
+    if release is not None and not allow_unlisted:
+        problem = unlisted_problem(release.edition, version, key)
+        if problem:
+            return None, [problem]
+    return release, problems
+
+
+def _parse_release(
     edition: str, version: str, repository: str | None, *, key: str = "emqx"
 ) -> tuple[EmqxRelease | None, list[str]]:
     # ASCII digits only: int() also reads full-width and other Unicode digits ('５' -> 5).

@@ -266,24 +266,42 @@ def _check_inputs(
 
 
 def _shortfall(
-    target: CapacityTarget, cap: NodeCapacity, nodes: int, needed: int, headroom: float, role: str, field: str, key: str
+    target: CapacityTarget, cap: NodeCapacity, nodes: int, needed: int, headroom: float, role: str, field: str,
+    key: str, larger_shape: str, replicants_allowed: bool,
 ) -> str:
     usable = 1.0 - headroom
-    # Never suggest a count the settings or the topology rules would refuse next.
+    # Never suggest a count the settings or the topology rules would refuse next, and name the keys that change.
     limit = MAX_ALL_CORE_NODES if field == "cores" else MAX_REPLICANTS
+    lower = f"a lower {key}.capacity target"
     if needed <= limit:
-        fix = f"set {key}.{field} to at least {needed} or use a larger node shape"
+        fix = f"set {key}.{field} to at least {needed}, or use {larger_shape}"
     elif field == "cores":
         fix = (f"an all-core cluster stops at {MAX_ALL_CORE_NODES} nodes and this shape would need {needed}: use "
-               "3 cores plus replicants (Enterprise), a larger node shape, or a lower target")
+               f"{larger_shape}, {_with_replicants(key, replicants_allowed)}, or {lower}")
     else:
-        fix = (f"this shape would need {needed:,} replicants, above the {MAX_REPLICANTS} the settings allow: use a "
-               "larger node shape or a lower target")
+        fix = (f"this shape would need {needed:,} replicants, above the {MAX_REPLICANTS} the settings allow: use "
+               f"{larger_shape} or {lower}")
     return (
         f"{key}.{field}: {nodes} {role} carry {int(cap.connections * usable * nodes):,} connections and "
         f"{int(cap.message_ops * usable * nodes):,} msg ops/s at {headroom:.0%} headroom, but the target "
         f"needs {target.connections:,} connections and {int(message_ops(target)):,} msg ops/s: {fix}"
     )
+
+
+def derived_all_core_problem(nodes: int, shape: NodeShape, *, key: str, larger_shape: str,
+                             replicants_allowed: bool) -> str:
+    """For a plan whose all-core count was derived, not set: the target is what asks for it, so the message names
+    the target and the settings that would carry it, never a key the user did not set."""
+    return (f"{key}.capacity: the target needs {nodes} client nodes of {shape.vcpu} vCPU / {shape.memory_gib:g} GiB, "
+            f"and an all-core cluster stops at {MAX_ALL_CORE_NODES} nodes; use {larger_shape}, "
+            f"{_with_replicants(key, replicants_allowed)}, or a lower {key}.capacity target")
+
+
+def _with_replicants(key: str, replicants_allowed: bool) -> str:
+    if replicants_allowed:
+        return f"{CORES_WITH_REPLICANTS} cores plus replicants ({key}.replicants)"
+    return (f"{CORES_WITH_REPLICANTS} cores plus replicants, which need EMQX 5 Enterprise ({key}.edition: enterprise "
+            "and a licenseKey)")
 
 
 def plan_capacity(
@@ -297,11 +315,14 @@ def plan_capacity(
     min_client_nodes: int = 1,
     survive_node_loss: bool = False,
     key: str = "emqx",
+    larger_shape: str = "a larger node shape",
 ) -> tuple[SizingPlan | None, list[str]]:
     """Derive (None) or check (given) core and replicant counts for `target` on nodes of `shape`.
 
     survive_node_loss: the client nodes left after losing any one must still carry the whole target (at full
     capacity, the headroom spent), as production must through a node failure or a drain.
+    larger_shape: how the stack gets larger nodes, named by its setting (e.g. a larger type in
+    nodePools.emqx.instanceTypes), for the fixes the messages suggest.
     """
     errors = _check_inputs(target, shape, cores, replicants, headroom, min_client_nodes, key)
     if errors:
@@ -310,7 +331,7 @@ def plan_capacity(
     if cap.connections == 0 or cap.message_ops == 0:
         return None, [
             f"{key}.node_shape: {shape.vcpu} vCPU / {shape.memory_gib} GiB leaves no room for "
-            f"an EMQX pod after the kubelet reserve and daemonsets; use a larger node shape"
+            f"an EMQX pod after the kubelet reserve and daemonsets; use {larger_shape}"
         ]
     needed = max(_needed_nodes(target, cap, headroom), min_client_nodes)
     after_loss = _nodes_surviving_a_loss(target, cap) if survive_node_loss else 0
@@ -333,7 +354,8 @@ def plan_capacity(
         elif replicants_allowed:
             replicants = needed
         else:
-            return None, [_shortfall(target, cap, cores, needed, headroom, "cores", "cores", key)]
+            return None, [_shortfall(target, cap, cores, needed, headroom, "cores", "cores", key, larger_shape,
+                                     replicants_allowed)]
     elif cores is None:
         cores = CORES_WITH_REPLICANTS if replicants > 0 else needed
 
@@ -344,13 +366,14 @@ def plan_capacity(
             f"{key}.{field}: {client_nodes} client node(s) cannot carry the target once one is lost (each carries "
             f"at most {cap.connections:,} connections and {int(cap.message_ops):,} msg ops/s; production plans "
             f"for a node loss); "
-            + (f"set {key}.{field} to at least {after_loss} or use a larger node shape"
+            + (f"set {key}.{field} to at least {after_loss}, or use {larger_shape}"
                if after_loss <= (MAX_ALL_CORE_NODES if field == "cores" else MAX_REPLICANTS)
-               else "use a larger node shape or a lower target")
+               else f"use {larger_shape} or a lower {key}.capacity target")
         ]
     if client_nodes < needed:
         field, role = ("replicants", "replicants") if replicants > 0 else ("cores", "cores")
-        return None, [_shortfall(target, cap, client_nodes, needed, headroom, role, field, key)]
+        return None, [_shortfall(target, cap, client_nodes, needed, headroom, role, field, key, larger_shape,
+                                 replicants_allowed)]
 
     return _plan(target, shape, cap, cores, replicants, client_nodes, headroom, replicants_allowed), []
 

@@ -3,7 +3,8 @@
 Runs the real program under Pulumi's mock engine with `stacks/Pulumi.<stack>.yaml`, prints what would be
 created, and writes plan.json, manifests and node user data under `<out>/<stack>/`.
 Exit status: 0 written; 2 the stack name, the stack file or the configuration is invalid (nothing written, the
-message names the file, line and column where there is one); 1 anything else.
+message names the file, line and column where there is one); 1 anything else. A run that fails removes the stack's
+previous output, so `<out>/<stack>/` never shows a plan the current stack file no longer produces.
 """
 
 from __future__ import annotations
@@ -38,12 +39,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refused:
         print(f"error: stack name {refused[0]}\nhint: {refused[1]}", file=sys.stderr)
         return 2
+    out_dir = args.out.resolve()
+    # From here on the name is safe as a path: whatever fails, the previous output of this stack goes with it.
+    try:
+        status = _preview(args, out_dir)
+    except BaseException:
+        _remove_stale(out_dir, args.stack)
+        raise
+    if status != 0:
+        _remove_stale(out_dir, args.stack)
+    return status
+
+
+def _remove_stale(out_dir: Path, stack: str) -> None:
+    if writers.remove_output(out_dir, stack):
+        print(f"note: removed {out_dir / stack}: it was the output of an earlier run, not of this stack file",
+              file=sys.stderr)
+
+
+def _preview(args: argparse.Namespace, out_dir: Path) -> int:
     stack_file = args.stacks_dir / f"Pulumi.{args.stack}.yaml"
     if not stack_file.is_file():
         print(f"error: no stack file {stack_file}\nhint: stacks are read from {args.stacks_dir}/Pulumi.<stack>.yaml; "
               f"choose one of: {', '.join(_stack_names(args.stacks_dir)) or '(none there)'}", file=sys.stderr)
         return 2
-    out_dir = args.out.resolve()
     try:
         config, secret_keys = engine.load_stack_config(stack_file)
     except engine.StackFileError as error:

@@ -310,7 +310,8 @@ class RecordedResource:
     custom: bool
     provider: str | None = None
     parent_urn: str | None = None
-    # Resource options the engine acts on: protect, deleteBeforeReplace, replaceOnChanges, ignoreChanges.
+    # Resource options the engine acts on: protect, retainOnDelete, deleteBeforeReplace, replaceOnChanges,
+    # ignoreChanges, aliases.
     options: dict[str, Any] = field(default_factory=dict[str, Any])
     # Unredacted values for tests that must follow a secret to where it lands. Never written or printed.
     raw_inputs: dict[str, Any] = field(default_factory=dict[str, Any], repr=False, compare=False)
@@ -333,6 +334,8 @@ class Recording:
     calls: tuple[RecordedCall, ...]
     diagnostics: tuple[tuple[str, str], ...] = ()
     secret_values: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    # What preview.fakes made up for values the cloud assigns on `pulumi up` (ids, addresses, DNS names).
+    placeholders: frozenset[str] = frozenset()
 
     def by_type(self, token: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == token]
@@ -525,6 +528,8 @@ class _Journal:
         self.component_outputs: dict[str, dict[str, Any]] = {}
         self.generated_secrets: set[str] = set()
         self.diagnostics: list[tuple[str, str]] = []
+        # Values the fakes made up for what the cloud would assign (ids, addresses): shown as placeholders.
+        self.placeholders: set[str] = set()
 
 
 class _JournalHandler(logging.Handler):
@@ -558,6 +563,22 @@ def _overlay(computed: Any, inputs: Any) -> Any:
     return inputs
 
 
+# Shorter made-up strings ("", "0") would match ordinary values when the writers label placeholders.
+_MIN_PLACEHOLDER_LEN = 6
+
+
+def _leaf_strings(value: Any) -> set[str]:
+    if is_wrapped_secret(value):
+        return set()  # secrets are redacted on their own, never labelled
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_leaf_strings(v) for v in cast(dict[str, Any], value).values()))
+    if isinstance(value, list):
+        return set().union(*(_leaf_strings(v) for v in cast(list[Any], value)))
+    return set()
+
+
 def _make_mocks(journal: _Journal) -> Any:
     from pulumi.runtime import mocks
 
@@ -569,7 +590,13 @@ def _make_mocks(journal: _Journal) -> Any:
             with journal.lock:
                 journal.generated_secrets |= generated
             resource_id = args.resource_id or f"{args.name}-id"
-            return resource_id, _overlay(state, args.inputs)
+            merged = _overlay(state, args.inputs)
+            invented = _leaf_strings(merged) - _leaf_strings(args.inputs) - generated
+            with journal.lock:
+                journal.placeholders |= {v for v in invented if len(v) >= _MIN_PLACEHOLDER_LEN}
+                if not args.resource_id:
+                    journal.placeholders.add(resource_id)
+            return resource_id, merged
 
         def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             fake = fakes.CALL_FAKES.get(args.token)
@@ -621,6 +648,7 @@ def _make_monitor(journal: _Journal, mocks_impl: Any) -> Any:
                     "deleteBeforeReplace": bool(request.deleteBeforeReplace),
                     "replaceOnChanges": sorted(request.replaceOnChanges),
                     "ignoreChanges": sorted(request.ignoreChanges),
+                    "aliases": _aliases(request),
                 },
             )
             with journal.lock:
@@ -635,6 +663,17 @@ def _make_monitor(journal: _Journal, mocks_impl: Any) -> Any:
             return super().RegisterResourceOutputs(request)
 
     return RecordingMonitor(mocks_impl)
+
+
+def _aliases(request: Any) -> list[Any]:
+    """The aliases a registration carries, as the engine would match them against the state.
+
+    The SDK sends either full alias specs (`aliases`, when the monitor supports them, as the mock monitor says it
+    does) or URNs it computed itself (`aliasURNs`, older engines): pulumi/runtime/resource.py prepare_aliases.
+    """
+    found: list[Any] = [json_format.MessageToDict(alias) for alias in request.aliases]
+    found += [{"urn": urn} for urn in request.aliasURNs]
+    return found
 
 
 def _mark_secret(message: struct_pb2.Struct, key: str) -> None:
@@ -816,6 +855,7 @@ def _build_recording(
         calls=calls,
         diagnostics=tuple((level, cast(str, redact(text, secrets))) for level, text in journal.diagnostics),
         secret_values=frozenset(secrets),
+        placeholders=frozenset(p for p in journal.placeholders if not any(x in p for x in secrets)),
     )
 
 

@@ -21,6 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# How the printed preview shows a value the fakes made up for what the cloud assigns on `pulumi up` (ids,
+# addresses): a reader must not take 10.0.0.100 for the load balancer's address. plan.json keeps the made-up values
+# (a later resource's inputs refer to them) and lists them under "placeholders".
+PLACEHOLDER_TEXT = "<from the cloud>"
+
 
 @dataclass(frozen=True)
 class Secret:

@@ -24,6 +24,7 @@ from typing import Any, cast
 import yaml
 
 from preview.engine import SECRET_TEXT, RecordedResource, Recording
+from preview.fakes import PLACEHOLDER_TEXT
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_POOL = "alicloud:cs/nodePool:NodePool"
@@ -34,7 +35,8 @@ EMQX = "kubernetes:apps.emqx.io/v2beta1:EMQX"
 # An entry is `path` or `label=path`. Extend as the program grows; a type not listed shows only its name.
 SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
     "alicloud:cs/managedKubernetes:ManagedKubernetes": ("version", "clusterSpec", "podCidr", "serviceCidr"),
-    NODE_POOL: ("nodePoolName", "instanceTypes", "desiredSize", "systemDiskCategory", "dataDisks"),
+    # Its size is shown by _pool_size: desiredSize, or scalingConfig's range for a pool with rollout room.
+    NODE_POOL: ("nodePoolName", "instanceTypes", "systemDiskCategory", "dataDisks"),
     "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer": ("loadBalancerSpec", "addressType"),
     "alicloud:slb/listener:Listener": ("protocol", "frontendPort", "backendPort", "scheduler", "establishedTimeout"),
     "alicloud:nlb/loadBalancer:LoadBalancer": ("addressType", "loadBalancerType"),
@@ -49,6 +51,8 @@ SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
     "kubernetes:core/v1:Namespace": ("metadata.name",),
     "random:index/randomPassword:RandomPassword": ("length",),
 }
+# Longest stack output printed whole in the summary.
+OUTPUT_LIMIT = 2000
 _KUBERNETES_DEFAULT: tuple[str, ...] = ("metadata.namespace", "metadata.name")
 _NOT_MANIFESTS = {
     HELM_RELEASE,
@@ -74,12 +78,40 @@ def plan_document(recording: Recording) -> dict[str, Any]:
                 "name": r.name,
                 "parent": r.parent,
                 "dependencies": list(r.dependencies),
+                # What `pulumi up`/`destroy` will do with it beyond its inputs: protect refuses deletion,
+                # retainOnDelete leaves it in the cloud, aliases adopt an existing resource under a new name.
+                "options": _sorted(r.options),
                 "inputs": _sorted(r.inputs),
             }
             for r in recording.resources
         ],
         "outputs": _sorted(recording.outputs),
+        "placeholders": {
+            "note": "made up by the offline preview for what the cloud assigns on `pulumi up` (ids, addresses); "
+                    f"the printed preview shows them as {PLACEHOLDER_TEXT}",
+            "values": sorted(recording.placeholders),
+        },
     }
+
+
+def label_placeholders(value: Any, placeholders: Iterable[str]) -> Any:
+    """The value with every made-up cloud value (whole, or inside a URL) shown as PLACEHOLDER_TEXT."""
+    known = sorted(placeholders, key=len, reverse=True)
+    if not known:
+        return value
+    # Longest first, and never inside a longer word: 10.0.0.10 must not eat the start of 10.0.0.100.
+    pattern = re.compile(r"(?<![A-Za-z0-9_.-])(?:" + "|".join(map(re.escape, known)) + r")(?![A-Za-z0-9_])")
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return pattern.sub(PLACEHOLDER_TEXT, v)
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in cast(dict[str, Any], v).items()}
+        if isinstance(v, list):
+            return [walk(x) for x in cast(list[Any], v)]
+        return v
+
+    return walk(value)
 
 
 # ----------------------------------------------------------------------------------------- manifests
@@ -230,17 +262,49 @@ def _brief(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def shown_settings(resource: RecordedResource) -> str:
+def _pool_size(inputs: Mapping[str, Any]) -> str | None:
+    """A node pool's size: fixed (desiredSize), or at rest and at the rollout peak (scalingConfig min and max)."""
+    scaling = _lookup(inputs, "scalingConfig")
+    if isinstance(scaling, dict) and cast(dict[str, Any], scaling).get("enable"):
+        low, high = _lookup(inputs, "scalingConfig.minSize"), _lookup(inputs, "scalingConfig.maxSize")
+        return f"nodes={low} (at rest; {high} at the rollout peak)"
+    desired = inputs.get("desiredSize")
+    return None if desired is None else f"nodes={desired}"
+
+
+def shown_settings(resource: RecordedResource, placeholders: Iterable[str] = ()) -> str:
     paths = SHOWN_INPUTS.get(resource.type)
     if paths is None and is_manifest(resource):
         paths = _KUBERNETES_DEFAULT
+    inputs = label_placeholders(resource.inputs, placeholders)
     pairs: list[str] = []
     for entry in paths or ():
         label, _, path = entry.rpartition("=")
-        value = _lookup(resource.inputs, path)
+        value = _lookup(inputs, path)
         if value is not None:
             pairs.append(f"{label or path.rsplit('.', 1)[-1]}={_brief(value)}")
+    if resource.type == NODE_POOL:
+        size = _pool_size(inputs)
+        if size:
+            pairs.insert(min(2, len(pairs)), size)
     return " ".join(pairs)
+
+
+def pool_totals(recording: Recording) -> list[str]:
+    """Nodes per pool (pools split by zone added up): at rest, and at the rollout peak where that differs."""
+    totals: dict[str, tuple[int, int]] = {}
+    for pool in recording.by_type(NODE_POOL):
+        labels = {item.get("key"): item.get("value") for item in pool.inputs.get("labels") or []}
+        name = str(next((v for k, v in labels.items() if str(k).endswith("/pool")), pool.name))
+        scaling = pool.inputs.get("scalingConfig") or {}
+        if scaling.get("enable"):
+            low, high = int(scaling.get("minSize") or 0), int(scaling.get("maxSize") or 0)
+        else:
+            low = high = int(pool.inputs.get("desiredSize") or 0)
+        at_rest, peak = totals.get(name, (0, 0))
+        totals[name] = (at_rest + low, peak + high)
+    return [f"{name} {low} nodes" + (f" at rest, {high} at the rollout peak" if high != low else "")
+            for name, (low, high) in totals.items()]
 
 
 def render_tree(recording: Recording) -> str:
@@ -251,7 +315,7 @@ def render_tree(recording: Recording) -> str:
 
     def walk(parent: str | None, depth: int) -> None:
         for r in children.get(parent, []):
-            settings = shown_settings(r)
+            settings = shown_settings(r, recording.placeholders)
             line = f"{'  ' * depth}+ {short_type(r.type)}  {r.name}"
             lines.append(f"{line}  {settings}" if settings else line)
             walk(r.urn, depth + 1)
@@ -305,9 +369,17 @@ def render_summary(recording: Recording, written: WrittenFiles | None) -> str:
     counts = Counter(short_type(r.type) for r in recording.resources)
     lines = [f"{len(recording.resources)} resources:"]
     lines += [f"  {count:3d} {kind}" for kind, count in sorted(counts.items())]
+    totals = pool_totals(recording)
+    if totals:
+        lines.append("node pools: " + "; ".join(totals))
     if recording.outputs:
-        lines.append("stack outputs:")
-        lines += [f"  {key} = {_brief(recording.outputs[key], 100)}" for key in sorted(recording.outputs)]
+        outputs = label_placeholders(recording.outputs, recording.placeholders)
+        labelled = outputs != recording.outputs
+        lines.append(f"stack outputs ({PLACEHOLDER_TEXT}: assigned by the cloud on `pulumi up`):" if labelled
+                     else "stack outputs:")
+        # Whole, not cut: the sizing and the endpoints are what a reader checks here (a bound only against a
+        # runaway value).
+        lines += [f"  {key} = {_brief(outputs[key], OUTPUT_LIMIT)}" for key in sorted(outputs)]
     for level, message in recording.diagnostics:
         if level in ("info", "warning", "error"):
             lines.append(f"{level}: {message}")
@@ -319,6 +391,18 @@ def render_summary(recording: Recording, written: WrittenFiles | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------- write
+
+
+def remove_output(out_dir: Path, stack: str) -> bool:
+    """Remove `<out_dir>/<stack>/` after a failed run; whether there was one. Only that directory is touched."""
+    target = Path(out_dir) / stack
+    if target.is_symlink() or not target.is_dir():
+        return False
+    retired = Path(tempfile.mkdtemp(prefix=f".{stack}.failed.", dir=out_dir))
+    # Renamed first, so an interrupted removal never leaves a half-deleted tree under the stack's name.
+    target.rename(retired / stack)
+    shutil.rmtree(retired)
+    return True
 
 
 @dataclass(frozen=True)

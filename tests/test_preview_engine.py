@@ -259,7 +259,7 @@ def test_manifests_are_the_objects_the_toy_declares(tmp_path: Path) -> None:
 def test_helm_release_stays_in_the_plan(tmp_path: Path) -> None:
     assert run_cli(tmp_path, "dev") == 0
     plan = json.loads((tmp_path / "out" / "dev" / "plan.json").read_text())
-    assert list(plan) == ["stack", "resources", "outputs"]
+    assert list(plan) == ["stack", "resources", "outputs", "placeholders"]
     release = next(r for r in plan["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release")
     assert release["name"] == "emqx-operator"
     assert release["inputs"]["chart"] == "emqx-operator"
@@ -350,16 +350,40 @@ def test_config_error_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.
     assert not (tmp_path / "out").exists()
 
 
-def test_failed_run_keeps_the_previous_output_of_that_stack(tmp_path: Path) -> None:
+def test_failed_run_removes_the_previous_output_of_that_stack_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A plan left from an earlier run would read as the plan of the stack file that just failed.
     stacks = tmp_path / "stacks"
     stacks.mkdir()
     (stacks / "Pulumi.dev.yaml").write_text((TOY_STACKS / "Pulumi.dev.yaml").read_text())
     assert run_cli(tmp_path, "dev", stacks) == 0
-    before = (tmp_path / "out" / "dev" / "plan.json").read_text()
+    other = tmp_path / "out" / "other-stack"
+    other.mkdir()
     (stacks / "Pulumi.dev.yaml").write_text((TOY_STACKS / "Pulumi.broken.yaml").read_text())
+    capsys.readouterr()
     assert run_cli(tmp_path, "dev", stacks) == 2
-    assert (tmp_path / "out" / "dev" / "plan.json").read_text() == before
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dev"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["other-stack"]
+    assert "removed" in capsys.readouterr().err
+
+
+def test_a_run_that_crashes_removes_the_previous_output_too(tmp_path: Path) -> None:
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.dev.yaml").write_text((TOY_STACKS / "Pulumi.dev.yaml").read_text())
+    assert run_cli(tmp_path, "dev", stacks) == 0
+    crashing = tmp_path / "crash.py"
+    crashing.write_text("raise RuntimeError('not a config error')\n")
+    argv = ["--program", str(crashing), "--stacks-dir", str(stacks), "--stack", "dev", "--out", str(tmp_path / "out")]
+    with pytest.raises(RuntimeError):
+        main(argv)
+    assert not (tmp_path / "out" / "dev").exists()
+    # A stack file that went missing is a failed run too.
+    (stacks / "Pulumi.dev.yaml").rename(stacks / "Pulumi.gone.yaml")
+    assert run_cli(tmp_path, "gone", stacks) == 0
+    (stacks / "Pulumi.gone.yaml").unlink()
+    assert run_cli(tmp_path, "gone", stacks) == 2
+    assert not (tmp_path / "out" / "gone").exists()
 
 
 def test_rerun_replaces_the_stack_output(tmp_path: Path) -> None:
@@ -382,7 +406,7 @@ def test_printed_tree_indents_children_under_their_component(
     platform = next(i for i, line in enumerate(lines) if line.endswith("toy:Platform  platform"))
     pool = next(line for line in lines if "  emqx-pool" in line)
     assert len(pool) - len(pool.lstrip()) > len(lines[platform]) - len(lines[platform].lstrip())
-    assert 'instanceTypes=["ecs.c7.2xlarge"]' in pool and "desiredSize=3" in pool
+    assert 'instanceTypes=["ecs.c7.2xlarge"]' in pool and "nodes=3" in pool
     assert any("EMQX  emqx-cluster" in line and "cores=3" in line and "replicants=6" in line for line in lines)
 
 
