@@ -1204,7 +1204,8 @@ def _load_balancer(section: Section, emqx: EmqxSettings | None, cloud: CloudSett
     # not drop a quiet but healthy connection first.
     minimum_idle = int(keepalive * 1.5) + 1
     idle = section.integer("idleTimeoutSeconds", 900, minimum=10, maximum=900)
-    if idle is not None and idle <= keepalive * 1.5:
+    # Only where the stack owns the load balancer (a cloud target): an existing cluster's is not ours to judge.
+    if cloud is not None and idle is not None and idle <= keepalive * 1.5:
         section.problems.add("loadBalancer.idleTimeoutSeconds",
                              f"{idle}s is not above 1.5 x emqx.keepaliveSeconds ({keepalive}s) = {keepalive * 1.5:g}s, "
                              "so the load balancer would cut idle MQTT clients",

@@ -48,6 +48,10 @@ SOURCES: dict[str, str] = {
 REF_REPLICANT_MEMORY_GIB = 113.0
 REF_REPLICANT_CONNECTIONS = 5_000_000
 MEMORY_PER_CONNECTION_BYTES = REF_REPLICANT_MEMORY_GIB * GIB / REF_REPLICANT_CONNECTIONS
+# Twice the most EMQX has been shown to hold on one node (5M, above): beyond it the memory model is a guess, and the
+# open-file limit derived from it (tuning.default_nofile: 2 x connections, to a power of two) would pass the kernel's
+# fs.nr_open ceiling on very large shapes. Bigger targets take more nodes instead.
+MAX_CONNECTIONS_PER_NODE = 2 * REF_REPLICANT_CONNECTIONS
 
 # Estimate: an EMQX node with no clients (VM, tables, dashboard). Counted on top of the per-connection
 # figure, which already includes each 100M-test replicant's own baseline, so it errs on the safe side.
@@ -204,7 +208,7 @@ def node_capacity(shape: NodeShape, qos: int = 1) -> NodeCapacity:
     mem_mib = int(seen_gib * 1024) - kubelet_reserved_memory_mib(seen_gib) - DAEMONSET_MEMORY_MIB
     mem_mib = (mem_mib // 64) * 64
     usable_bytes = mem_mib * MIB - BASE_NODE_MEMORY_GIB * GIB
-    connections = max(0, int(usable_bytes // MEMORY_PER_CONNECTION_BYTES))
+    connections = min(MAX_CONNECTIONS_PER_NODE, max(0, int(usable_bytes // MEMORY_PER_CONNECTION_BYTES)))
     ops = cpu_milli / 1000 * MSG_OPS_PER_VCPU_QOS1 * QOS_THROUGHPUT_FACTOR[qos]
     return NodeCapacity(cpu_milli, mem_mib, connections, max(0.0, ops))
 

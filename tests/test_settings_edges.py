@@ -114,3 +114,10 @@ def test_sections_of_another_target_are_refused_whole() -> None:
     found = err.value.problems
     assert one_about(found, "cloud") and one_about(found, "nodePools")
     assert not [p for p in found if "is not a known setting" in p], found
+
+
+def test_long_keepalives_are_judged_against_our_load_balancer_only() -> None:
+    # The idle-timeout rule is about the stack's own CLB/NLB (at most 900 s); an existing cluster has none of ours.
+    assert ok(with_changes(EXISTING, emqx__keepaliveSeconds=3600)).emqx.keepalive_seconds == 3600
+    msg = one_about(problems(with_changes(ALICLOUD, emqx__keepaliveSeconds=600)), "loadBalancer.idleTimeoutSeconds")
+    assert "lower emqx.keepaliveSeconds" in msg

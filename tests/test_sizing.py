@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from components import sizing
 from components.sizing import (
     INSTANCE_SHAPES,
     SOURCES,
@@ -291,3 +292,16 @@ def test_derived_counts_are_minimal(target: CapacityTarget, shape: NodeShape, he
         fewer = (plan.cores, plan.replicants - 1) if plan.replicants else (plan.cores - 1, 0)
         short, errs = plan_capacity(target, shape, cores=fewer[0], replicants=fewer[1], headroom=headroom)
         assert short is None and errs
+
+
+def test_a_huge_node_is_planned_within_what_emqx_and_the_kernel_take() -> None:
+    # 32 TiB of memory would model ~1.4 billion connections and an open-file limit past fs.nr_open.
+    from components import tuning
+
+    cap = sizing.node_capacity(sizing.NodeShape(vcpu=1024, memory_gib=32768))
+    assert cap.connections == sizing.MAX_CONNECTIONS_PER_NODE == 10_000_000
+    target = sizing.CapacityTarget(connections=1_000, message_rate=10, payload_bytes=64, qos=1)
+    plan, errors = sizing.plan_capacity(target, sizing.NodeShape(vcpu=1024, memory_gib=32768), cores=1, replicants=0)
+    assert not errors and plan is not None
+    assert plan.max_connections_per_node <= sizing.MAX_CONNECTIONS_PER_NODE
+    assert tuning.default_nofile(plan.max_connections_per_node) <= tuning.NR_OPEN_MAX
