@@ -175,6 +175,12 @@ class AuthSettings:
     deny_action: Literal["ignore", "disconnect"] = "ignore"
     acl_rules: tuple[AclRule, ...] = ()
 
+    @property
+    def certificates_only(self) -> bool:
+        """Client certificates are the only credential: the plain-text listeners (no certificate asked) are off."""
+        return (self.x509 is not None and not self.allow_anonymous
+                and not (self.built_in_database or self.jwt or self.http))
+
 
 @dataclass(frozen=True)
 class EmqxSettings:
@@ -531,6 +537,9 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     loadgen_pool = _pool(pools.section("loadgen"), "loadgen", target, default_types=("ecs.c7.2xlarge",), count=0,
                          enabled_default=False)
     load_balancer = _load_balancer(root.section("loadBalancer"), emqx, cloud, production)
+    if emqx is not None and emqx.auth.certificates_only:
+        # EMQX's plain-text listeners are off then (render/auth.py): the load balancer must not offer them either.
+        load_balancer = replace(load_balancer, allow_plain_text=False)
     monitoring = _monitoring(root.section("monitoring"))
     rebalance = _rebalance(root.section("rebalance"))
     charts = _charts(root.section("charts"))
@@ -1066,6 +1075,13 @@ def _auth(section: Section, production: bool, *, release: EmqxRelease | None, ow
         problems.add("emqx.auth.allowAnonymous", "EMQX 5 admits clients without credentials only when no "
                      "authenticator is configured", "remove allowAnonymous, or the authenticators "
                      "(builtInDatabase.enabled: false, jwt, http)")
+    elif (not anonymous and not legacy and not (db_enabled or jwt or http or x509)
+          and not problems.about("emqx.auth")):
+        # An empty chain is how EMQX 5 admits everyone: turning every mechanism off is anonymous access by another
+        # name, so it needs the same explicit setting (and is refused in production like it).
+        problems.add("emqx.auth", "turns every authentication mechanism off, which lets any client in without "
+                     "credentials", "configure one (builtInDatabase, jwt, http or x509)"
+                     + ("" if production else ", or say so with emqx.auth.allowAnonymous: true"))
     authz = section.section("authorization")
     no_match = authz.string("noMatch", "deny", choices=("deny", "allow")) or "deny"
     deny_action = authz.string("denyAction", "ignore", choices=("ignore", "disconnect")) or "ignore"
@@ -1116,7 +1132,7 @@ def _mqtt_users_problems(values: Mapping[str, Any], emqx: EmqxSettings | None, p
         why = ("EMQX 4.4 has no built-in database here" if emqx.release.legacy
                else "emqx.auth.builtInDatabase is off")
         problems.add("mqttUsers", f"is set, but {why}, so nobody would read it",
-                     "remove it, or turn the built-in database on")
+                     "remove it" if emqx.release.legacy else "remove it, or turn the built-in database on")
         return
     for what in auth_render.user_problems(text):
         problems.add("mqttUsers", what, "set it again with `pulumi config set --secret mqttUsers "

@@ -79,7 +79,11 @@ def _preview(args: argparse.Namespace, out_dir: Path) -> int:
             raise
         print(config_error_text(args.stack, error), file=sys.stderr)
         return 2
-    written = writers.write_outputs(recording, out_dir, args.stack)
+    try:
+        written = writers.write_outputs(recording, out_dir, args.stack)
+    except writers.NotPreviewOutput as error:
+        print(f"error: {error}\nhint: the preview replaces only folders it wrote itself", file=sys.stderr)
+        return 2
     if not args.quiet:
         sys.stdout.write(writers.render_tree(recording))
         sys.stdout.write(writers.render_tuning(recording))

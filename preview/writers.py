@@ -393,10 +393,30 @@ def render_summary(recording: Recording, written: WrittenFiles | None) -> str:
 # --------------------------------------------------------------------------------------------- write
 
 
+# Written into every output directory: only a directory carrying it is ever replaced or removed, so `--out .` with a
+# stack named like a source folder cannot touch that folder.
+MARKER = ".emqx-platform-preview"
+
+
+class NotPreviewOutput(Exception):
+    """`<out>/<stack>` exists and is not a directory the preview wrote."""
+
+
+def _is_preview_output(target: Path) -> bool:
+    if not target.is_dir() or target.is_symlink():
+        return False
+    if (target / MARKER).is_file():
+        return True
+    # Output of a preview from before the marker: exactly what it writes and nothing else.
+    entries = {p.name for p in target.iterdir()}
+    return "plan.json" in entries and entries <= {"plan.json", "manifests", "user-data"}
+
+
 def remove_output(out_dir: Path, stack: str) -> bool:
-    """Remove `<out_dir>/<stack>/` after a failed run; whether there was one. Only that directory is touched."""
+    """Remove `<out_dir>/<stack>/` after a failed run; whether there was one. Only that directory is touched, and
+    only when the preview wrote it (it carries MARKER)."""
     target = Path(out_dir) / stack
-    if target.is_symlink() or not target.is_dir():
+    if not _is_preview_output(target):
         return False
     retired = Path(tempfile.mkdtemp(prefix=f".{stack}.failed.", dir=out_dir))
     # Renamed first, so an interrupted removal never leaves a half-deleted tree under the stack's name.
@@ -422,7 +442,12 @@ def write_outputs(recording: Recording, out_dir: Path, stack: str) -> WrittenFil
     files: dict[str, str] = {"plan.json": json.dumps(plan_document(recording), indent=2) + "\n"}
     manifests = manifest_files(recording)
     for name, obj in manifests:
-        files[f"manifests/{name}"] = to_yaml(obj)
+        text = to_yaml(obj)
+        used = sorted(p for p in recording.placeholders if p and p in text)
+        # The manifest stays valid YAML to apply or validate; the comment says which values the cloud fills in.
+        note = ("# Offline preview: stand-ins for what the cloud returns (see plan.json 'placeholders'): "
+                + ", ".join(used) + "\n") if used else ""
+        files[f"manifests/{name}"] = note + text
     user_data = user_data_files(recording)
     for name, text in user_data:
         files[f"user-data/{name}"] = _redact_text(text, secrets)
@@ -432,12 +457,17 @@ def write_outputs(recording: Recording, out_dir: Path, stack: str) -> WrittenFil
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / stack
+    if (target.exists() or target.is_symlink()) and not _is_preview_output(target):
+        raise NotPreviewOutput(f"{target} exists and was not written by the preview; nothing was written "
+                               "(choose another --out, or remove it yourself)")
     staging = Path(tempfile.mkdtemp(prefix=f".{stack}.", dir=out_dir))
     try:
         for sub in ("manifests", "user-data"):
             (staging / sub).mkdir()
         for relative, text in files.items():
             (staging / relative).write_text(text, encoding="utf-8")
+        (staging / MARKER).write_text("written by `python -m preview`; replaced on the next preview of this stack\n",
+                                      encoding="utf-8")
         os.chmod(staging, 0o755)
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{stack}.old.", dir=out_dir))

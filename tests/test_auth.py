@@ -345,3 +345,59 @@ def test_private_client_ranges_cannot_reach_an_internet_load_balancer() -> None:
     msg = one_about(problems(values), "network.clientCidrs")
     assert "private" in msg and "addressType: intranet" in msg
     assert ok(with_changes(INTERNET, network__clientCidrs=["10.0.0.0/8", "198.51.100.0/24"]))
+
+
+# --- review findings ------------------------------------------------------------------------------------------------
+
+
+def test_turning_every_mechanism_off_is_anonymous_access_and_needs_saying_so() -> None:
+    off = {"builtInDatabase": {"enabled": False}, "authorization": {"noMatch": "allow"}}
+    prod = with_changes(ENTERPRISE, emqx__auth=off)
+    msg = one_about(problems(prod), "emqx.auth")
+    assert "without credentials" in msg and "allowAnonymous" not in msg  # production: no anonymous way out
+    msg = one_about(problems(_auth(builtInDatabase={"enabled": False})), "emqx.auth")
+    assert "allowAnonymous: true" in msg
+    # A certificate alone is a credential.
+    x509_only = _auth(builtInDatabase={"enabled": False}, x509={})
+    assert ok(x509_only).emqx.auth.certificates_only
+
+
+def test_a_public_key_jwt_selects_its_schema_member() -> None:
+    # emqx_authn_jwt_schema.erl picks the union member by use_jwks: without it EMQX refuses the config at boot.
+    for jwt in (JwtSettings(jwks_endpoint=None, public_key=PEM),
+                JwtSettings(jwks_endpoint="https://idp.example.com/jwks", public_key=None)):
+        settings = AuthSettings(built_in_database=False, jwt=jwt)
+        conf: Any = ConfigFactory.parse_string(hocon(replace(INPUTS, auth=_inputs(settings))))
+        (authenticator,) = conf.get_list("authentication")
+        assert authenticator["use_jwks"] is (jwt.jwks_endpoint is not None)
+
+
+def test_the_config_replaces_what_the_stack_renders() -> None:
+    # Merge would keep an authenticator or ACL source the stack dropped (EMQX merges authenticators by id).
+    assert emqx_spec(INPUTS)["config"]["mode"] == "Replace"
+
+
+def test_an_enterprise_5_licence_stays_in_the_one_secret(run_stack) -> None:
+    values = with_changes(ENTERPRISE, production=False, emqx__auth={
+        "builtInDatabase": {"enabled": False}, "jwt": {"jwksEndpoint": "https://idp.example.com/jwks"}})
+    values["licenseKey"] = {"secure": "a-licence-key"}
+    rec = run_stack(values)
+    names = [r.inputs["metadata"]["name"] for r in rec.by_type(SECRET)]
+    assert names == ["emqx-secrets"], names
+
+
+def test_emqx_4_4_denies_on_its_external_zone_too() -> None:
+    spec = emqx_enterprise_v4_spec(replace(INPUTS, auth=_inputs(AuthSettings(deny_action="disconnect"))), "4.4.19",
+                                   "emqx/emqx-ee")
+    config = spec["template"]["spec"]["emqxContainer"]["emqxConfig"]
+    # etc/emqx.conf v4.4.19 sets zone.external.acl_deny_action = ignore, which wins for external clients.
+    assert config["zone.external.acl_deny_action"] == config["acl_deny_action"] == "disconnect"
+
+
+def test_certificates_only_serves_no_plain_text_ports(run_stack) -> None:
+    values = _auth(builtInDatabase={"enabled": False}, x509={})
+    assert ok(values).load_balancer.served_ports == (8883, 8084)
+    rec = run_stack(values)
+    assert {r.inputs["frontendPort"] for r in rec.by_type(CLB_LISTENER)} == {8883, 8084, 18083}
+    assert not [r for r in rec.by_type(RULE) if r.inputs["description"] == "MQTT clients"
+                and int(r.inputs["portRange"].split("/")[0]) in (1883, 8083, 31883, 31083)]

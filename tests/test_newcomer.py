@@ -261,3 +261,28 @@ def test_readme_quick_start_names_every_apt_package_ci_installs() -> None:
     ci = (REPO / ".ci" / "run").read_text()
     for package in re.findall(r"need_apt\+=\(([a-z0-9-]+)\)", ci):
         assert f"`{package}`" in quick_start, package
+
+
+def test_the_preview_never_replaces_or_removes_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    from preview.__main__ import main as preview_main
+
+    out = tmp_path / "out"
+    precious = out / "docs"
+    precious.mkdir(parents=True)
+    (precious / "operations.md").write_text("keep me\n", encoding="utf-8")
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    # A failed run (no such stack file) leaves the folder alone.
+    assert preview_main(["--stack", "docs", "--stacks-dir", str(stacks), "--out", str(out), "--quiet"]) == 2
+    assert (precious / "operations.md").read_text(encoding="utf-8") == "keep me\n"
+    # A successful run refuses to replace it.
+    (stacks / "Pulumi.docs.yaml").write_text((REPO / "stacks" / "Pulumi.local.yaml").read_text(encoding="utf-8"),
+                                             encoding="utf-8")
+    assert preview_main(["--stack", "docs", "--stacks-dir", str(stacks), "--out", str(out), "--quiet"]) == 2
+    assert (precious / "operations.md").read_text(encoding="utf-8") == "keep me\n"
+    # Its own output it replaces, and removes after a failure.
+    assert preview_main(["--stack", "local", "--stacks-dir", str(REPO / "stacks"), "--out", str(out), "--quiet"]) == 0
+    assert (out / "local" / "plan.json").is_file()
+    assert preview_main(["--stack", "local", "--stacks-dir", str(REPO / "stacks"), "--out", str(out), "--quiet"]) == 0
+    assert preview_main(["--stack", "local", "--stacks-dir", str(stacks), "--out", str(out), "--quiet"]) == 2
+    assert not (out / "local").exists()

@@ -303,7 +303,8 @@ def test_no_secret_reaches_any_written_file_or_the_terminal(tmp_path: Path, caps
     assert run_cli(tmp_path, "leaky", stacks) == 0
     captured = capsys.readouterr()
     written = {p: p.read_text() for p in (tmp_path / "out" / "leaky").rglob("*") if p.is_file()}
-    assert len(written) == 1 + 5 + 3  # plan.json, five manifests, three user-data files
+    # plan.json, five manifests, three user-data files, the marker that says the preview wrote the folder
+    assert len(written) == 1 + 5 + 3 + 1
     for secret in forbidden:
         assert secret not in captured.out and secret not in captured.err
         for path, text in written.items():

@@ -21,8 +21,10 @@ Sources (EMQX v5.8.9 and e5.10.3, identical in what is used here):
   ssl_options.verify / fail_if_no_peer_cert; mqtt.peer_cert_as_username (disabled | cn | dn | ...).
 
 With no authenticator in the chain EMQX 5 admits every client; with one or more, a client every authenticator
-ignores is refused. So anonymous access is exactly an empty chain, written out (`authentication = []`): the
-operator merges the config (`mode: Merge`), and a chain left out would keep whatever ran before.
+ignores is refused. So anonymous access is exactly an empty chain, written out (`authentication = []`). The EMQX
+resource's config is pushed with `mode: Replace` (render/emqx.py): EMQX then replaces each root the config names
+(emqx_conf_cli.erl update_config_cluster), so an authenticator or ACL source removed from the stack is removed from
+the running cluster; Merge would keep it (authenticators merge by id, emqx_authn_config.erl).
 """
 
 from __future__ import annotations
@@ -183,7 +185,10 @@ def hocon_lines(auth: AuthInputs) -> list[str]:
             if s.jwt.jwks_endpoint.startswith("https://"):
                 fields.append("ssl {enable = true}")
         else:
-            fields += ['algorithm = "public-key"', f"public_key = {_quoted(s.jwt.public_key or '')}"]
+            # use_jwks picks the schema member (emqx_authn_jwt_schema.erl select_union_member): without it EMQX
+            # refuses the config at boot ("expected true | false").
+            fields += ["use_jwks = false", 'algorithm = "public-key"',
+                       f"public_key = {_quoted(s.jwt.public_key or '')}"]
         chain.append("{" + ", ".join(fields) + "}")
     if s.http is not None:
         fields = ["mechanism = password_based", "backend = http", "method = post", f"url = {_quoted(s.http.url)}",
@@ -211,7 +216,7 @@ def hocon_lines(auth: AuthInputs) -> list[str]:
                 lines.append(f'{prefix}.cacertfile = "{CLIENT_CA_MOUNT}/ca.crt"')
         if s.x509.username_from != "disabled":
             lines.append(f"mqtt.peer_cert_as_username = {s.x509.username_from}")
-        if not chain and not s.allow_anonymous:
+        if s.certificates_only:
             # The certificate is then the only credential, and an empty chain admits every client: the plain-text
             # listeners, where no certificate is asked for, are switched off.
             lines.append("listeners.tcp.default.enable = false")
@@ -246,4 +251,7 @@ def legacy_config(settings: AuthSettings) -> dict[str, str]:
         "allow_anonymous": "true" if settings.allow_anonymous else "false",
         "acl_nomatch": settings.no_match,
         "acl_deny_action": settings.deny_action,
+        # 4.4's etc/emqx.conf sets zone.external.acl_deny_action = ignore, which wins over the global key for every
+        # client of the external listeners.
+        "zone.external.acl_deny_action": settings.deny_action,
     }

@@ -317,7 +317,11 @@ def emqx_spec(inputs: EmqxSpecInputs) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         # Leftover StatefulSets/PVCs of earlier blue-green rollouts kept for rollback.
         "revisionHistoryLimit": 3,
-        "config": {"mode": "Merge", "data": hocon(inputs)},
+        # Replace: the operator PUTs /api/v5/configs?mode=replace (2.2.29 sync_emqx_config.go), and EMQX replaces
+        # each root the config names, leaving other roots alone (emqx_conf_cli.erl update_config_cluster). What the
+        # stack stops rendering under a root it owns (an authenticator, an ACL source, a listener option) then goes
+        # from the running cluster too; Merge would keep it until the pods restart.
+        "config": {"mode": "Replace", "data": hocon(inputs)},
         "updateStrategy": {
             "type": "Recreate",
             "initialDelaySeconds": ROLLOUT_INITIAL_DELAY_SECONDS,

@@ -136,13 +136,6 @@ class EmqxCluster(pulumi.ComponentResource):
         licence_secrets: list[pulumi.Resource] = []
         if settings.license_key is not None and not emqx.release.legacy:
             secret_data[SECRET_LICENSE_KEY] = settings.license_key
-        if inputs.auth is not None and inputs.auth.users_secret and settings.mqtt_users is not None:
-            # Hashed here (bootstrap_type = hash), so neither the Secret nor the pods hold a password in clear. One
-            # random seed per stack, kept in its state, gives every user a salt that stays put across updates.
-            seed = random.RandomId(f"{name}-mqtt-user-salt", byte_length=16, opts=pulumi.ResourceOptions(parent=self))
-            superusers = emqx.auth.superusers
-            secret_data[auth.SECRET_USERS] = pulumi.Output.all(settings.mqtt_users, seed.hex).apply(
-                lambda args: auth.bootstrap_users(args[0], superusers, args[1]))
         elif settings.license_key is not None:
             # The 4.4 operator mounts the whole licence Secret and takes whichever key it meets first as the licence
             # file, so that Secret holds the licence file and nothing else.
@@ -153,6 +146,13 @@ class EmqxCluster(pulumi.ComponentResource):
                 string_data=pulumi.Output.secret({LEGACY_LICENSE_FILE: settings.license_key}),
                 opts=in_ns,
             ))
+        if inputs.auth is not None and inputs.auth.users_secret and settings.mqtt_users is not None:
+            # Hashed here (bootstrap_type = hash), so neither the Secret nor the pods hold a password in clear. One
+            # random seed per stack, kept in its state, gives every user a salt that stays put across updates.
+            seed = random.RandomId(f"{name}-mqtt-user-salt", byte_length=16, opts=pulumi.ResourceOptions(parent=self))
+            superusers = emqx.auth.superusers
+            secret_data[auth.SECRET_USERS] = pulumi.Output.all(settings.mqtt_users, seed.hex).apply(
+                lambda args: auth.bootstrap_users(args[0], superusers, args[1]))
         secret = k8s.core.v1.Secret(
             f"{name}-secrets",
             metadata={"name": inputs.secret_name, "namespace": emqx.namespace, "labels": MANAGED_BY},
