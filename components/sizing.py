@@ -15,7 +15,12 @@ as client capacity.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from components import load_balancer_tier
+from components.catalogue import alicloud as alicloud_catalogue
+from components.catalogue.model import InstanceType
 
 GIB = 1024**3
 MIB = 1024**2
@@ -63,6 +68,18 @@ REF_MSG_RATE = 40_000
 REF_VCPU = 4
 REF_CPU_UTILISATION = 0.75
 MSG_OPS_PER_VCPU_QOS1 = REF_MSG_RATE / (REF_VCPU * REF_CPU_UTILISATION)
+
+# Model assumption, not a measurement: with n client nodes and subscribers spread evenly over them, a delivery's
+# subscriber sits on another node than the publisher (n-1)/n of the time (EMQX forwards such a message to the
+# subscriber's node over its cluster RPC, then that node delivers it). Each forward is counted as one more message
+# operation on top of the delivery; the single-node benchmark behind MSG_OPS_PER_VCPU_QOS1 had none.
+CROSS_NODE_FORWARD_COST = 1.0
+
+# Estimates for TLS connections (the benchmarks above ran plain TCP): a TLS connection keeps its session state and
+# buffers (TLS_MEMORY_FACTOR times a plain connection's memory) and costs encryption on every message
+# (TLS_CPU_FACTOR times a plain message operation). Only applied to CapacityTarget.tls_share of the load.
+TLS_MEMORY_FACTOR = 2.0
+TLS_CPU_FACTOR = 1.5
 
 # Estimates, not measurements: QoS0 skips the PUBACK round and inflight tracking, QoS2 adds a second
 # round trip and the awaiting-rel state.
@@ -120,6 +137,8 @@ _AWS_X86_6I = {
 }
 
 INSTANCE_SHAPES: dict[str, NodeShape] = {
+    # The catalogue's Alibaba families first (components/catalogue/alicloud.py), then the older table.
+    **{name: NodeShape(t.vcpu, t.memory_gib) for name, t in alicloud_catalogue.INSTANCE_TYPES.items()},
     **_family("ecs.c7", 2, _ALIBABA_SIZES),
     **_family("ecs.g7", 4, _ALIBABA_SIZES),
     **_family("ecs.c8i", 2, _ALIBABA_SIZES),
@@ -140,6 +159,7 @@ class CapacityTarget:
     payload_bytes: int = 256
     qos: int = 1
     fanout: float = 1.0  # deliveries per inbound message
+    tls_share: float = 0.0  # share of connections (and their messages) on TLS listeners
 
 
 @dataclass(frozen=True)
@@ -213,27 +233,55 @@ def node_capacity(shape: NodeShape, qos: int = 1) -> NodeCapacity:
     return NodeCapacity(cpu_milli, mem_mib, connections, max(0.0, ops))
 
 
-def message_ops(target: CapacityTarget) -> float:
-    return target.message_rate * (1.0 + target.fanout)
+def message_ops(target: CapacityTarget, client_nodes: int = 1) -> float:
+    """Message operations per second over the cluster: inbound PUBLISH, deliveries, the deliveries' cross-node
+    forwards ((n-1)/n of them with n client nodes, CROSS_NODE_FORWARD_COST each), weighted for the TLS share."""
+    deliveries = target.message_rate * target.fanout
+    n = max(1, client_nodes)
+    ops = target.message_rate + deliveries + deliveries * (n - 1) / n * CROSS_NODE_FORWARD_COST
+    return ops * (1.0 + target.tls_share * (TLS_CPU_FACTOR - 1.0))
+
+
+def connection_weight(target: CapacityTarget) -> float:
+    """Memory of the average connection, in plain connections (TLS ones count TLS_MEMORY_FACTOR)."""
+    return 1.0 + target.tls_share * (TLS_MEMORY_FACTOR - 1.0)
+
+
+def _fits(target: CapacityTarget, cap: NodeCapacity, nodes: int, usable: float, ops_nodes: int) -> bool:
+    """Whether `nodes` client nodes carry the target within `usable` of each; the cross-node share is that of
+    `ops_nodes` client nodes (after a loss, the survivors' own count)."""
+    conn = target.connections * connection_weight(target)
+    return (conn <= cap.connections * usable * nodes + 1e-6
+            and message_ops(target, ops_nodes) <= cap.message_ops * usable * nodes + 1e-6)
+
+
+def _smallest_count(target: CapacityTarget, cap: NodeCapacity, usable: float) -> int:
+    """The fewest client nodes that carry the target within `usable` of each. Per node the load only falls as nodes
+    are added (the cross-node share grows more slowly than the count), so a bisection finds it."""
+    if cap.connections == 0 or cap.message_ops == 0 or usable <= 0:
+        return 1_000_000_000
+    conn = target.connections * connection_weight(target)
+    # With every delivery crossing nodes (the share's limit) the count is an upper bound.
+    full = (target.message_rate * (1 + target.fanout * (1 + CROSS_NODE_FORWARD_COST))
+            * (1.0 + target.tls_share * (TLS_CPU_FACTOR - 1.0)))
+    high = max(1, math.ceil(max(conn / (cap.connections * usable), full / (cap.message_ops * usable)) - 1e-9))
+    low = 1
+    while low < high:
+        mid = (low + high) // 2
+        if _fits(target, cap, mid, usable, mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
 def _needed_nodes(target: CapacityTarget, cap: NodeCapacity, headroom: float) -> int:
-    usable = 1.0 - headroom
-    by_conn = target.connections / (cap.connections * usable) if cap.connections else math.inf
-    ops = message_ops(target)
-    by_msg = ops / (cap.message_ops * usable) if cap.message_ops else math.inf
-    if target.connections == 0:
-        by_conn = 0.0
-    if ops == 0:
-        by_msg = 0.0
-    return max(1, math.ceil(max(by_conn, by_msg) - 1e-9))
+    return max(1, _smallest_count(target, cap, 1.0 - headroom))
 
 
 def _nodes_surviving_a_loss(target: CapacityTarget, cap: NodeCapacity) -> int:
     """Client nodes such that the rest still carry the target at full capacity when any one is lost."""
-    by_conn = target.connections / cap.connections if cap.connections else math.inf
-    by_msg = message_ops(target) / cap.message_ops if cap.message_ops else math.inf
-    return 1 + max(1, math.ceil(max(by_conn, by_msg) - 1e-9))
+    return 1 + max(1, _smallest_count(target, cap, 1.0))
 
 
 def _check_inputs(
@@ -256,6 +304,8 @@ def _check_inputs(
         errors.append(f"{key}.fanout: must be >= 0, got {target.fanout}")
     if target.payload_bytes < 0:
         errors.append(f"{key}.payload_bytes: must be >= 0, got {target.payload_bytes}")
+    if not 0.0 <= target.tls_share <= 1.0:
+        errors.append(f"{key}.tls_share: must be in [0, 1], got {target.tls_share}")
     if not 0.0 <= headroom < 1.0:
         errors.append(f"{key}.headroom: must be in [0, 1), got {headroom}")
     if shape.vcpu <= 0 or shape.memory_gib <= 0:
@@ -286,9 +336,9 @@ def _shortfall(
         fix = (f"this shape would need {needed:,} replicants, above the {MAX_REPLICANTS} the settings allow: use "
                f"{larger_shape} or {lower}")
     return (
-        f"{key}.{field}: {nodes} {role} carry {int(cap.connections * usable * nodes):,} connections and "
-        f"{int(cap.message_ops * usable * nodes):,} msg ops/s at {headroom:.0%} headroom, but the target "
-        f"needs {target.connections:,} connections and {int(message_ops(target)):,} msg ops/s: {fix}"
+        f"{key}.{field}: {nodes} {role} carry {int(cap.connections * usable * nodes / connection_weight(target)):,} "
+        f"connections and {int(cap.message_ops * usable * nodes):,} msg ops/s at {headroom:.0%} headroom, but the "
+        f"target needs {target.connections:,} connections and {int(message_ops(target, nodes)):,} msg ops/s: {fix}"
     )
 
 
@@ -370,8 +420,9 @@ def plan_capacity(
             f"{key}.{field}: {client_nodes} client node(s) cannot carry the target once one is lost (each carries "
             f"at most {cap.connections:,} connections and {int(cap.message_ops):,} msg ops/s; production plans "
             f"for a node loss); "
-            + (f"set {key}.{field} to at least {after_loss}, or use {larger_shape}"
-               if after_loss <= (MAX_ALL_CORE_NODES if field == "cores" else MAX_REPLICANTS)
+            # `needed` also covers the headroom, so the count named is one that passes both checks.
+            + (f"set {key}.{field} to at least {needed}, or use {larger_shape}"
+               if needed <= (MAX_ALL_CORE_NODES if field == "cores" else MAX_REPLICANTS)
                else f"use {larger_shape} or a lower {key}.capacity target")
         ]
     if client_nodes < needed:
@@ -394,9 +445,9 @@ def _plan(
 ) -> SizingPlan:
     usable = 1.0 - headroom
     per_node = math.ceil(target.connections / client_nodes)
-    max_conn = max(per_node, int(cap.connections * usable))
-    ops_per_node = message_ops(target) / client_nodes
-    mem_used = BASE_NODE_MEMORY_GIB * GIB + per_node * MEMORY_PER_CONNECTION_BYTES
+    max_conn = max(per_node, int(cap.connections * usable / connection_weight(target)))
+    ops_per_node = message_ops(target, client_nodes) / client_nodes
+    mem_used = BASE_NODE_MEMORY_GIB * GIB + per_node * MEMORY_PER_CONNECTION_BYTES * connection_weight(target)
     total_nodes = cores + replicants
     notes = [
         f"pod gets {cap.pod_cpu_milli}m CPU / {cap.pod_memory_mib}Mi of a {shape.vcpu} vCPU / "
@@ -406,8 +457,12 @@ def _plan(
         f"capacity per client node at 100%: {cap.connections:,} connections "
         f"({MEMORY_PER_CONNECTION_BYTES / 1024:.1f} KiB each, 100M test), {int(cap.message_ops):,} msg ops/s "
         f"({MSG_OPS_PER_VCPU_QOS1:,.0f} per vCPU at QoS1, x{QOS_THROUGHPUT_FACTOR[target.qos]} for "
-        f"QoS{target.qos} (estimate))",
+        f"QoS{target.qos} (estimate)); {int(message_ops(target, client_nodes)):,} msg ops/s at the target, "
+        f"counting the cross-node forwards of (n-1)/n of the deliveries (model assumption)",
     ]
+    if target.tls_share:
+        notes.append(f"{target.tls_share:.0%} of connections on TLS: x{TLS_MEMORY_FACTOR} memory and x{TLS_CPU_FACTOR} "
+                     "CPU each (estimates)")
     if replicants:
         notes.append(f"{cores} cores take no clients; the listeners Service selects the {replicants} replicants")
     elif client_nodes > MAX_ALL_CORE_NODES:
@@ -420,10 +475,9 @@ def _plan(
             f"max_connections {max_conn:,} is above EMQX's default node.max_ports ({ERLANG_DEFAULT_MAX_PORTS:,}):"
             f" node.max_ports and the open-file limits must be raised with it (the renderers do)"
         )
-    ops = message_ops(target)
     if client_nodes == 1:
         notes.append("a single client node: losing it disconnects every client")
-    elif target.connections > cap.connections * (client_nodes - 1) or ops > cap.message_ops * (client_nodes - 1):
+    elif not _fits(target, cap, client_nodes - 1, 1.0, client_nodes - 1):
         notes.append("losing one client node would leave the rest unable to carry the target: raise headroom")
     if target.payload_bytes > 4096:
         notes.append(f"payload {target.payload_bytes} B is far above the benchmarks' small payloads: measure")
@@ -544,3 +598,174 @@ def rebalance_timeout_seconds(plan: SizingPlan, strategy: Evacuation, *, wait_he
                + math.ceil(plan.connections_per_node / strategy.sess_evict_rate))
     seconds = max(600, math.ceil(seconds * ROLLOUT_TIMEOUT_MARGIN))
     return math.ceil(seconds / 60) * 60
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The planner: which instance type, and how many, carry the target at the lowest cost (components/catalogue).
+# Cores and replicants run on the same shape (one EMQX pool); a separate, smaller core pool is not built yet.
+
+HOURS_PER_MONTH = 730  # 365 x 24 / 12: how cloud price pages turn an hourly price into a monthly one
+
+
+@dataclass(frozen=True)
+class FleetChoice:
+    instance_type: str
+    plan: SizingPlan
+    price_per_hour: float | None  # one node, on demand; None: unknown
+    currency: str | None
+
+    @property
+    def nodes(self) -> int:
+        return self.plan.cores + self.plan.replicants
+
+    @property
+    def monthly_cost(self) -> float | None:
+        """EMQX nodes at rest, list price; None when the price is unknown."""
+        if self.price_per_hour is None:
+            return None
+        return self.price_per_hour * self.nodes * HOURS_PER_MONTH
+
+    def rank(self) -> tuple[bool, float, int, float, int, str]:
+        # Cheapest first where prices are known; without a price, fewest vCPU (then GiB) stands in for cost: within a
+        # family Alibaba's on-demand price grows with the size, so this is the order a price list would give there.
+        cost = self.monthly_cost
+        return (cost is None, cost or 0.0, self.plan.planned_vcpu, self.plan.planned_memory_gib, self.nodes,
+                self.instance_type)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    instance_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    headroom: float = 0.3
+    production: bool = False
+    zones: int = 2
+    replicants_allowed: bool = True
+    cores: int | None = None  # pinned (emqx.cores)
+    replicants: int | None = None  # pinned (emqx.replicants)
+    load_balancer: load_balancer_tier.LoadBalancerType | None = None  # None: not checked
+    families: tuple[str, ...] = field(default=())  # () = every family of the catalogue
+
+
+def min_client_nodes(options: FleetOptions) -> int:
+    """Production survives a node loss (two at least) and spreads client nodes over its zones, one per zone at
+    least, so a zone's load balancer address always has a local backend."""
+    return max(2, options.zones) if options.production else 1
+
+
+def fleet_candidates(
+    target: CapacityTarget,
+    options: FleetOptions,
+    catalogue: Mapping[str, InstanceType] | None = None,
+) -> tuple[list[FleetChoice], list[Rejection]]:
+    """Every instance type of the catalogue that can carry the target (cheapest first), and why the others cannot."""
+    types = alicloud_catalogue.INSTANCE_TYPES if catalogue is None else catalogue
+    chosen: list[FleetChoice] = []
+    rejected: list[Rejection] = []
+    for name, itype in types.items():
+        if options.families and itype.family not in options.families:
+            continue
+        shape = NodeShape(itype.vcpu, itype.memory_gib)
+        plan, errors = plan_capacity(
+            target, shape, cores=options.cores, replicants=options.replicants,
+            replicants_allowed=options.replicants_allowed, headroom=options.headroom,
+            min_client_nodes=min_client_nodes(options), survive_node_loss=options.production,
+            key="emqx", larger_shape="a larger instance type")
+        if plan is None:
+            rejected.append(Rejection(name, errors[0] if errors else "cannot carry the target"))
+            continue
+        reason = fleet_problem(plan, options)
+        if reason:
+            rejected.append(Rejection(name, reason))
+            continue
+        chosen.append(FleetChoice(name, plan, itype.price_per_hour, itype.currency))
+    chosen.sort(key=FleetChoice.rank)
+    return chosen, rejected
+
+
+def fleet_problem(plan: SizingPlan, options: FleetOptions) -> str | None:
+    """Topology and load balancer rules a plan must also meet (the settings refuse the same)."""
+    if plan.replicants == 0 and plan.cores > MAX_ALL_CORE_NODES:
+        return (f"needs {plan.cores} all-core nodes, and an all-core cluster stops at {MAX_ALL_CORE_NODES}"
+                + ("" if options.replicants_allowed else " (replicants need Enterprise)"))
+    if options.production and (plan.cores < 3 or plan.cores % 2 == 0):
+        return f"{plan.cores} cores: production needs an odd number, at least 3"
+    if plan.client_nodes < min_client_nodes(options):
+        return f"{plan.client_nodes} client nodes: fewer than the {min_client_nodes(options)} production spreads over"
+    if options.load_balancer is not None:
+        cap = load_balancer_tier.limits(options.load_balancer, options.zones)
+        storm = storm_cluster_rate(plan)
+        if storm > cap.new_connections_per_second:
+            return (f"its reconnect storm ({storm:,} new connections/s) is above the {options.load_balancer} "
+                    f"limit of {cap.new_connections_per_second:,}/s")
+    return None
+
+
+def choose_fleet(target: CapacityTarget, options: FleetOptions,
+                 catalogue: Mapping[str, InstanceType] | None = None) -> FleetChoice | None:
+    chosen, _ = fleet_candidates(target, options, catalogue)
+    return chosen[0] if chosen else None
+
+
+def pinned_cost_note(pinned: FleetChoice, best: FleetChoice) -> str | None:
+    """A note when the stack's pinned fleet costs more than the planner's, with the difference."""
+    if pinned.rank() <= best.rank():
+        return None
+    p, b = pinned.plan, best.plan
+    text = (f"the pinned fleet ({pinned.nodes} x {pinned.instance_type}: {p.planned_vcpu} vCPU / "
+            f"{p.planned_memory_gib:g} GiB) is larger than the planner's ({best.nodes} x {best.instance_type}: "
+            f"{b.planned_vcpu} vCPU / {b.planned_memory_gib:g} GiB), {p.planned_vcpu - b.planned_vcpu:+} vCPU")
+    if pinned.monthly_cost is not None and best.monthly_cost is not None:
+        text += f", {pinned.monthly_cost - best.monthly_cost:+,.0f} {pinned.currency}/month"
+    else:
+        text += "; list prices unknown (components/catalogue/alicloud.py)"
+    return text + ": remove nodePools.emqx.instanceTypes / emqx.cores / emqx.replicants to let the planner choose"
+
+
+@dataclass(frozen=True)
+class RoleCost:
+    role: str
+    instance_type: str | None
+    count_at_rest: int
+    count_at_peak: int
+    price_per_hour: float | None  # one unit; None: unknown
+
+    def monthly(self, count: int) -> float | None:
+        return None if self.price_per_hour is None else self.price_per_hour * count * HOURS_PER_MONTH
+
+
+def cost_estimate(roles: list[RoleCost], currency: str | None) -> dict[str, object]:
+    """Monthly list cost by role, at rest and at the rollout peak; a role without a price is "unknown" and so is the
+    total then (never a partial sum presented as the whole)."""
+
+    def total(at: str) -> float | str:
+        values = [r.monthly(r.count_at_rest if at == "rest" else r.count_at_peak) for r in roles]
+        return "unknown" if any(v is None for v in values) else round(sum(v for v in values if v is not None), 2)
+
+    def shown(value: float | None) -> float | str:
+        return "unknown" if value is None else round(value, 2)
+
+    return {
+        "currency": currency or "unknown",
+        "hours_per_month": HOURS_PER_MONTH,
+        "roles": {r.role: {"instance_type": r.instance_type, "count_at_rest": r.count_at_rest,
+                           "count_at_peak": r.count_at_peak, "monthly_at_rest": shown(r.monthly(r.count_at_rest)),
+                           "monthly_at_peak": shown(r.monthly(r.count_at_peak))} for r in roles},
+        "monthly_at_rest": total("rest"),
+        "monthly_at_peak": total("peak"),
+    }
+
+
+def cost_note(estimate: dict[str, object]) -> str:
+    roles = estimate["roles"]
+    assert isinstance(roles, dict)
+    parts = [f"{role} {v['count_at_rest']}"
+             + (f"->{v['count_at_peak']}" if v["count_at_peak"] != v["count_at_rest"] else "")
+             + (f" x {v['instance_type']}" if v["instance_type"] else "") + f": {v['monthly_at_rest']}"
+             for role, v in roles.items()]
+    return (f"monthly list cost ({estimate['currency']}), at rest {estimate['monthly_at_rest']}, at the rollout peak "
+            f"{estimate['monthly_at_peak']}; " + "; ".join(parts))
