@@ -44,3 +44,29 @@ mutation: $(STAMP) requirements-mutation.txt
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
+
+# The policy pack (policy/, README: Policy pack) over the offline plan of a stack: no CLI, no cloud.
+.PHONY: policy
+policy: $(STAMP)
+	$(PY) tools/policy_check.py --stack $(STACK)
+
+# What-if sizing (README: Sizing model): candidate fleets for a target, cheapest first. ARGS="--connections N ...";
+# `--plot FILE.png` draws cost against connections, so matplotlib is installed for this target only.
+size: $(STAMP)
+	$(if $(findstring --plot,$(ARGS)),$(PY) -m pip install --quiet --disable-pip-version-check matplotlib,)
+	$(PY) tools/size.py $(ARGS)
+
+# The seed scenario: the planner's fleet against the seed's 5 x ecs.c7.16xlarge and the previous 3 + 3 plan.
+bench-sizing: $(STAMP)
+	$(PY) tools/bench_sizing.py
+
+# schema/stack-config.schema.json from the settings and the README's configuration reference (README: Editor support).
+.PHONY: config-schema
+config-schema: $(STAMP)
+	$(PY) tools/config_schema.py
+
+# The offline plan of STACK at BASE and in the working tree, as a Markdown diff (README: Reviewing a change).
+BASE ?= origin/main
+.PHONY: diff
+diff: $(STAMP)
+	@$(PY) tools/plan_diff.py --stack $(STACK) --base $(BASE)

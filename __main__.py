@@ -4,9 +4,12 @@ import pulumi
 
 from components import settings as settings_module
 from components.alicloud.platform import AlicloudPlatform
+from components.catalogue.cost import stack_cost
 from components.existing import ExistingCluster
+from components.sizing import cost_note
 from components.workloads.cert_manager import CertManager
 from components.workloads.emqx_cluster import EmqxCluster
+from components.workloads.loadtest import LoadTests
 from components.workloads.monitoring import EmqxMonitoring
 from components.workloads.operator import EmqxOperator
 from components.workloads.rebalance import Rebalances
@@ -60,6 +63,10 @@ if settings.rebalance:
     Rebalances(name, runs=settings.rebalance, instance_name=settings.emqx.name,
                instance_kind=settings.emqx.release.kind, namespace=settings.emqx.namespace,
                plan=settings.sizing, provider=platform.provider, after=[emqx.resource])
+if settings.load_test:
+    # Runs one after another once EMQX is up; each run's plan and verdict land in the ConfigMap named here.
+    load_tests = LoadTests(name, settings=settings, platform=platform, after=[emqx.resource])
+    pulumi.export("load_test_results", load_tests.results)
 if settings.monitoring.prometheus_operator:
     EmqxMonitoring(name, settings=settings.monitoring, emqx_name=settings.emqx.name,
                    namespace=settings.emqx.namespace,
@@ -68,6 +75,10 @@ if settings.monitoring.prometheus_operator:
 
 pulumi.export("emqx_namespace", emqx.namespace)
 pulumi.export("dashboard_password", emqx.dashboard_password)
+# Monthly list cost by role, at rest and at the rollout peak ("unknown" where the catalogue has no price).
+cost = stack_cost(settings)
+pulumi.log.info(f"cost: {cost_note(cost)}")
+pulumi.export("cost", cost)
 pulumi.export("sizing", {
     "cores": settings.sizing.cores,
     "replicants": settings.sizing.replicants,

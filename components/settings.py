@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import pulumi
 
-from components import load_balancer_tier, regions, sizing, tuning
+from components import load_balancer_tier, loadtest, regions, sizing, tuning
 from components.config_reader import (
     Problems,
     Section,
@@ -50,6 +50,7 @@ SECTION_KEYS = (
     "tuning",
     "monitoring",
     "rebalance",
+    "loadTest",
     "existing",
     "charts",
     "tags",
@@ -247,6 +248,31 @@ class RebalanceRun:
 
 
 @dataclass(frozen=True)
+class LoadTestRun:
+    """loadTest.runs[]: one emqtt-bench run and the verdict on it (components/loadtest.py, workloads/loadtest.py)."""
+
+    name: str
+    connections: int  # clients held, publishers and subscribers included
+    connect_rate: int
+    publishers: int
+    subscribers: int
+    topic: str
+    message_rate: int  # messages/s all publishers send together
+    payload_bytes: int
+    qos: int
+    duration_seconds: int  # the measured window, after every client has connected
+    target: Literal["loadBalancer", "inCluster"]
+    username: str | None  # a user of mqttUsers, when the built-in database authenticates
+    rate_tolerance: float
+    max_dropped_ratio: float
+
+    def plan(self, per_source_limit: int) -> loadtest.RunPlan:
+        return loadtest.plan_run(connections=self.connections, publishers=self.publishers,
+                                 subscribers=self.subscribers, connect_rate=self.connect_rate,
+                                 message_rate=self.message_rate, per_source_limit=per_source_limit)
+
+
+@dataclass(frozen=True)
 class ExistingClusterSettings:
     context: str | None
     storage_class: str | None
@@ -294,6 +320,7 @@ class Settings:
     license_key: pulumi.Output[str] | None
     kubeconfig: pulumi.Output[str] | None
     mqtt_users: pulumi.Output[str] | None = None  # `user:password` lines, for the built-in database's bootstrap
+    load_test: tuple[LoadTestRun, ...] = ()
 
     @property
     def has_license(self) -> bool:
@@ -531,11 +558,12 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
         problems.add("alicloud:region", f"{shown(str(ambient_region))} differs from cloud.region "
                      f"({cloud.region}), which is where every resource goes", "remove alicloud:region, or set "
                      "cloud.region to the region you mean")
+    load_test = _load_test(root.section("loadTest"), emqx, existing, values.get("mqttUsers"))
     pools = root.section("nodePools")
     system_pool = _pool(pools.section("system"), "system", target, default_types=("ecs.g7.xlarge",), count=2)
     emqx_pool = _pool(pools.section("emqx"), "emqx", target, default_types=("ecs.c7.xlarge",), count=None)
     loadgen_pool = _pool(pools.section("loadgen"), "loadgen", target, default_types=("ecs.c7.2xlarge",), count=0,
-                         enabled_default=False)
+                         enabled_default=bool(load_test))
     load_balancer = _load_balancer(root.section("loadBalancer"), emqx, cloud, production)
     if emqx is not None and emqx.auth.certificates_only:
         # EMQX's plain-text listeners are off then (render/auth.py): the load balancer must not offer them either.
@@ -599,7 +627,10 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     # Cross-field rules run on whatever their inputs are valid for, so one run reports as much as it can without
     # deriving anything from a value already reported as wrong.
     sizing_inputs = ("target", "production", "emqx", "nodePools", "existing", "cluster", "tuning")
+    fleet_notes: list[str] = []
     if emqx is not None and target is not None and not problems.about(*sizing_inputs):
+        if target == "alicloud" and emqx_pool is not None and cloud is not None:
+            emqx_pool, fleet_notes = _planned_emqx_pool(values, emqx, emqx_pool, cloud, load_balancer, production)
         shape = _node_shape(target, emqx_pool, existing, problems)
         # How this stack gets larger nodes, named by its setting, for the fixes the sizing suggests.
         larger_shape = ("larger nodes (existing.nodeShape, with nodes to match)" if target == "existing"
@@ -631,6 +662,8 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
             plan = None
         if plan is not None:
             problems.extend(_topology_problems(plan, emqx.release, production, "licenseKey" in values))
+            if fleet_notes:
+                plan = replace(plan, notes=plan.notes + tuple(fleet_notes))
             if emqx_pool is not None:
                 emqx_pool = _emqx_pool_room(emqx_pool, plan)
                 peak = plan.cores + plan.replicants
@@ -666,6 +699,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                 # Overrides that contradict each other or the open-file limit the sizing needs.
                 for line in str(error).splitlines():
                     problems.items.append(line if line.startswith("tuning.") else f"tuning.nofile: {line}")
+        loadgen_pool = _load_test_pool(load_test, profile, loadgen_pool, problems)
         if (target == "alicloud" and cloud is not None and network_raw is not None and plan is not None
                 and not problems.about("cloud", "network")):
             # Every node the pools may hold at once: EMQX pools per zone (rounded up) with rollout room, system,
@@ -717,6 +751,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
         load_balancer=load_balancer,
         monitoring=monitoring,
         rebalance=rebalance,
+        load_test=load_test,
         existing=existing,
         charts=charts,
         license_key=_secret(values, "licenseKey"),
@@ -731,6 +766,35 @@ def _secret(values: Mapping[str, Any], key: str) -> pulumi.Output[str] | None:
         return None
     # `pulumi config set --secret licenseKey "$(cat file)"` keeps a trailing newline that is not part of the key.
     return pulumi.Output.secret(value.strip() if isinstance(value, str) else json.dumps(value))
+
+
+def _planned_emqx_pool(values: Mapping[str, Any], emqx: EmqxSettings, pool: NodePoolSettings, cloud: CloudSettings,
+                       load_balancer: LoadBalancerSettings, production: bool) -> tuple[NodePoolSettings, list[str]]:
+    """The EMQX pool's instance type: the planner's cheapest fleet (components/sizing.py fleet_candidates) unless
+    nodePools.emqx.instanceTypes pins one; a pinned fleet that costs more than the planner's is noted."""
+    pools = values.get("nodePools")
+    emqx_raw = pools.get("emqx") if isinstance(pools, Mapping) else None
+    pinned_type = isinstance(emqx_raw, Mapping) and "instanceTypes" in emqx_raw
+    options = sizing.FleetOptions(headroom=emqx.headroom, production=production, zones=len(cloud.zones),
+                                  replicants_allowed=emqx.release.replicants_allowed,
+                                  cores=emqx.requested_cores, replicants=emqx.requested_replicants,
+                                  load_balancer=load_balancer.type)
+    chosen = sizing.choose_fleet(emqx.capacity, options)
+    if not pinned_type:
+        if chosen is None:
+            # Nothing in the catalogue carries it: the default type's plan reports why, with the counts it needs.
+            return pool, []
+        return replace(pool, instance_types=(chosen.instance_type,)), [
+            f"planner chose {chosen.nodes} x {chosen.instance_type} ({chosen.plan.planned_vcpu} vCPU / "
+            f"{chosen.plan.planned_memory_gib:g} GiB), the cheapest fleet of the catalogue that carries the target "
+            "(pin one with nodePools.emqx.instanceTypes)"]
+    best = sizing.choose_fleet(emqx.capacity, replace(options, cores=None, replicants=None))
+    smallest = min(pool.instance_types, key=lambda t: (sizing.INSTANCE_SHAPES[t].vcpu, t)
+                   if t in sizing.INSTANCE_SHAPES else (0, t))
+    pinned = sizing.fleet_candidates(emqx.capacity, options, {
+        t: c for t, c in sizing.alicloud_catalogue.INSTANCE_TYPES.items() if t == smallest})[0]
+    note = sizing.pinned_cost_note(pinned[0], best) if pinned and best else None
+    return pool, [note] if note else []
 
 
 def _emqx_pool_room(pool: NodePoolSettings, plan: sizing.SizingPlan) -> NodePoolSettings:
@@ -1351,6 +1415,132 @@ def _rebalance(section: Section) -> tuple[RebalanceRun, ...]:
                                  abs_conn_threshold=abs_conn or 1000, rel_conn_threshold=_ratio_text(rel_conn),
                                  abs_sess_threshold=abs_sess or 1000, rel_sess_threshold=_ratio_text(rel_sess)))
     return tuple(runs)
+
+
+def _load_test(section: Section, emqx: EmqxSettings | None, existing: ExistingClusterSettings | None,
+               mqtt_users: object) -> tuple[LoadTestRun, ...]:
+    """loadTest.runs[]: each a one-shot emqtt-bench run (components/loadtest.py), refused when it asks more of the
+    cluster than emqx.capacity was sized for, or more than the generators and the verifier can do.
+
+    Whether a run's username is one of mqttUsers is checked where the secret is opened (workloads/loadtest.py): an
+    offline preview sees a placeholder for the secret, never its users."""
+    runs: list[LoadTestRun] = []
+    names: set[str] = set()
+    problems = section.problems
+    for item in section.items("runs"):
+        key = item.key
+        reported = len(problems.items)
+        # At most 40 characters: Job names lt-<name>-<digest>-verify must stay within 63 (the job-name label).
+        name = item.string("name", None, required=True, pattern=r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?",
+                           hint="a DNS label of at most 40 characters naming this run, e.g. one-million")
+        connections = item.integer("connections", None, minimum=1, maximum=200_000_000, required=True,
+                                   hint="the clients to hold, e.g. 1000000")
+        connect_rate = item.integer("connectRate", 1000, minimum=1, maximum=1_000_000) or 1000
+        publishers = item.integer("publishers", 0, minimum=0, maximum=200_000_000) or 0
+        subscribers = item.integer("subscribers", 0, minimum=0, maximum=200_000_000) or 0
+        # Printable ASCII without spaces; emqtt-bench fills in %i (the client's number), %c, %u, %rand_N.
+        topic = item.string("topic", "bench/%i", pattern=r"[!-~]{1,200}",
+                            hint="a topic of printable ASCII without spaces, e.g. bench/%i") or "bench/%i"
+        message_rate = item.integer("messageRate", 0, minimum=0, maximum=100_000_000) or 0
+        payload = item.integer("payloadBytes", 256, minimum=1, maximum=268_435_455) or 256
+        qos = item.integer("qos", 1, minimum=0, maximum=2)
+        duration = item.integer("durationSeconds", 300, minimum=60, maximum=86_400) or 300
+        target = item.string("target", "loadBalancer", choices=("loadBalancer", "inCluster")) or "loadBalancer"
+        username = item.string("username", None, pattern=auth_render.USER_NAME,
+                               hint="a user listed in mqttUsers")
+        tolerance = item.number("rateTolerance", 0.1, minimum=0.01, maximum=0.5,
+                                hint="the share the measured message rate may differ by, e.g. 0.1")
+        dropped = item.number("maxDroppedRatio", 0.001, minimum=0.0, maximum=0.1,
+                              hint="dropped messages per received message allowed, e.g. 0.001")
+        if name in names:
+            problems.add(f"{key}.name", f"{name!r} is used by another run", "give each run its own name")
+        if connections is not None and publishers + subscribers > connections:
+            problems.add(f"{key}.connections", f"{connections:,} is fewer than its {publishers:,} publishers and "
+                         f"{subscribers:,} subscribers", f"use at least {publishers + subscribers:,}")
+        if publishers and not subscribers:
+            # EMQX drops a message nobody subscribed to (messages.dropped.no_subscribers), and the verdict counts
+            # dropped messages.
+            problems.add(f"{key}.subscribers", "is 0, so every published message would be dropped",
+                         "add subscribers whose topic matches the publishers' (the same pattern with %i)")
+        if bool(publishers) != bool(message_rate):
+            problems.add(f"{key}.messageRate", f"{message_rate:,} messages/s with {publishers:,} publishers",
+                         "set both publishers and messageRate, or neither")
+        elif publishers:
+            interval = loadtest.publish_interval_ms(publishers, message_rate)
+            planned = publishers * 1000 / interval if interval else 0.0
+            if interval < 1 or abs(planned - message_rate) > 0.01 * message_rate:
+                # emqtt-bench paces each publisher in whole milliseconds (--interval_of_msg).
+                problems.add(f"{key}.messageRate", f"{message_rate:,} messages/s from {publishers:,} publishers is "
+                             "not a whole number of milliseconds between one publisher's messages",
+                             f"use a rate where 1000 x publishers / rate is a whole number (at most "
+                             f"{publishers * 1000:,}), e.g. {publishers * 1000 // max(1, interval):,}")
+        if emqx is not None:
+            capacity = emqx.capacity
+            if connections is not None and connections > capacity.connections:
+                problems.add(f"{key}.connections", f"{connections:,} is above emqx.capacity.connections "
+                             f"({capacity.connections:,}), which the cluster is sized for",
+                             f"set emqx.capacity.connections to at least {connections:,}, or test fewer")
+            if message_rate > capacity.message_rate:
+                problems.add(f"{key}.messageRate", f"{message_rate:,} messages/s is above emqx.capacity.messageRate "
+                             f"({capacity.message_rate:,})", f"set emqx.capacity.messageRate to at least "
+                             f"{message_rate:,}, or test less")
+            if emqx.release.legacy:
+                problems.add(key, f"EMQX {emqx.release.version} serves the v4 REST API, and the verifier reads "
+                             "EMQX 5's /api/v5", "remove the run, or use EMQX 5")
+            auth = emqx.auth
+            if username is None and not auth.allow_anonymous and auth.built_in_database:
+                problems.add(f"{key}.username", "is not set, and the broker admits only known users",
+                             "name a user listed in mqttUsers")
+            elif username is not None and not auth.built_in_database:
+                problems.add(f"{key}.username", "is set, but the built-in database is off", "remove it")
+            elif username is not None and mqtt_users is None:
+                problems.add(f"{key}.username", "names a user, but mqttUsers is not set", "add the user to mqttUsers "
+                             "(`pulumi config set --secret mqttUsers ...`)")
+            if not auth.allow_anonymous and not auth.built_in_database:
+                problems.add(key, "the generators log in with a user of the built-in database, which is off",
+                             "turn emqx.auth.builtInDatabase on for the test, or run it with allowAnonymous on a "
+                             "stack that is not production")
+        if target == "loadBalancer" and existing is not None:
+            # The program knows the address only of a load balancer it made (components/alicloud/loadbalancer.py).
+            problems.add(f"{key}.target", "is loadBalancer, but on an existing cluster the program does not know "
+                         "the address clients dial", "use target: inCluster")
+        if name is not None:
+            names.add(name)
+        if name is None or connections is None or qos is None or len(problems.items) > reported:
+            # A run with a problem is not planned: its numbers may contradict each other.
+            continue
+        runs.append(LoadTestRun(name=name, connections=connections, connect_rate=connect_rate, publishers=publishers,
+                                subscribers=subscribers, topic=topic, message_rate=message_rate,
+                                payload_bytes=payload, qos=qos, duration_seconds=duration,
+                                target=target,  # type: ignore[arg-type]
+                                username=username, rate_tolerance=tolerance, max_dropped_ratio=dropped))
+    return tuple(runs)
+
+
+def _load_test_pool(runs: tuple[LoadTestRun, ...], profile: tuning.TuningProfile | None,
+                    pool: NodePoolSettings | None, problems: Problems) -> NodePoolSettings | None:
+    """The load-generator pool, switched on and sized for the largest run (runs go one after another)."""
+    if not runs or profile is None or pool is None:
+        return pool
+    limit = loadtest.source_port_limit(profile)
+    pods = max(len(run.plan(limit).pods) for run in runs)
+    shapes = [sizing.INSTANCE_SHAPES[t] for t in pool.instance_types if t in sizing.INSTANCE_SHAPES]
+    if len(shapes) != len(pool.instance_types):
+        problems.add("nodePools.loadgen.instanceTypes", "has types whose vCPU and memory are not in the sizing table",
+                     "use listed types (components/sizing.py INSTANCE_SHAPES)")
+        return pool
+    smallest = min(shapes, key=lambda s: (s.vcpu, s.memory_gib))
+    nodes = loadtest.nodes_for(pods, smallest.vcpu, smallest.memory_gib)
+    if not pool.enabled:
+        problems.add("nodePools.loadgen.enabled", "is false, but loadTest.runs need load generators",
+                     "remove it, or remove the runs")
+    elif nodes == 0:
+        problems.add("nodePools.loadgen.instanceTypes", f"{smallest.vcpu} vCPU / {smallest.memory_gib:g} GiB holds "
+                     "no generator pod", "use a larger type, e.g. ecs.c7.2xlarge")
+    elif pool.count and pool.count < nodes:
+        problems.add("nodePools.loadgen.count", f"{pool.count} nodes cannot hold the largest run's {pods} "
+                     f"generator pods", f"use at least {nodes}, or leave it unset to follow the runs")
+    return replace(pool, count=pool.count or nodes) if pool.enabled else pool
 
 
 def _ratio_text(ratio: float) -> str:

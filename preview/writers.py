@@ -365,6 +365,27 @@ def render_tuning(recording: Recording) -> str:
     return ("kernel tuning:\n" + "\n".join(lines) + "\n") if lines else ""
 
 
+def load_test_lines(recording: Recording) -> list[str]:
+    """Each load-test run and its planned generator pods, from the plan in its result ConfigMap
+    (components/render/loadtest.py run_document)."""
+    lines: list[str] = []
+    for r in recording.by_type("kubernetes:core/v1:ConfigMap"):
+        name = str(r.inputs.get("metadata", {}).get("name", ""))
+        document = (r.inputs.get("data") or {}).get("plan.json")
+        if not (name.startswith("lt-") and name.endswith("-result") and isinstance(document, str)):
+            continue
+        plan = json.loads(document)
+        pods = Counter(p["role"] for p in plan["pods"])
+        clients: Counter[str] = Counter()
+        for p in plan["pods"]:
+            clients[p["role"]] += p["clients"]
+        roles = ", ".join(f"{pods[role]} {role} ({clients[role]:,} clients)" for role in ("sub", "pub", "conn")
+                          if pods[role])
+        lines.append(f"load test {plan['name']} ({name[:-len('-result')]}): {len(plan['pods'])} generator pods: "
+                     f"{roles}; {plan['expected']['message_rate']:,.0f} msg/s for {plan['duration_seconds']}s")
+    return sorted(lines)
+
+
 def render_summary(recording: Recording, written: WrittenFiles | None) -> str:
     counts = Counter(short_type(r.type) for r in recording.resources)
     lines = [f"{len(recording.resources)} resources:"]
@@ -372,6 +393,7 @@ def render_summary(recording: Recording, written: WrittenFiles | None) -> str:
     totals = pool_totals(recording)
     if totals:
         lines.append("node pools: " + "; ".join(totals))
+    lines += load_test_lines(recording)
     if recording.outputs:
         outputs = label_placeholders(recording.outputs, recording.placeholders)
         labelled = outputs != recording.outputs

@@ -237,13 +237,14 @@ def test_explicit_client_nodes_at_exactly_the_need_are_accepted() -> None:
 
 def test_a_target_of_exactly_n_nodes_message_throughput_plans_n_nodes() -> None:
     ops = node_capacity(SHAPE).message_ops  # per second, QoS 1, one delivery per inbound message
-    rate = ops * 3 / 2  # inbound x (1 + fanout 1.0) = three nodes' worth of operations
+    # Fanout 0: no deliveries, so no cross-node forwards either; inbound alone is three nodes' worth of operations.
+    rate = ops * 3
     assert rate == int(rate)
-    exact = CapacityTarget(connections=1, message_rate=int(rate))
+    exact = CapacityTarget(connections=1, message_rate=int(rate), fanout=0.0)
     plan, _ = plan_capacity(exact, SHAPE, headroom=0.0, replicants_allowed=False)
     assert plan is not None and plan.client_nodes == 3
-    plan, _ = plan_capacity(CapacityTarget(connections=1, message_rate=int(rate) + 1), SHAPE, headroom=0.0,
-                            replicants_allowed=False)
+    plan, _ = plan_capacity(CapacityTarget(connections=1, message_rate=int(rate) + 1, fanout=0.0), SHAPE,
+                            headroom=0.0, replicants_allowed=False)
     assert plan is not None and plan.client_nodes == 4
 
 
@@ -381,6 +382,9 @@ SECTIONS: dict[str, tuple[dict[str, Any], Any]] = {
                    lambda s: s.monitoring.scrape_interval == "30s"),
     "rebalance": ({**ENTERPRISE_EXISTING, "rebalance": {"runs": [{"name": "once", "connEvictRate": 200}]}},
                   lambda s: [r.conn_evict_rate for r in s.rebalance] == [200]),
+    "loadTest": ({**_with(EXISTING, "emqx.auth", {"allowAnonymous": True}),
+                  "loadTest": {"runs": [{"name": "once", "connections": 5000, "target": "inCluster"}]}},
+                 lambda s: [r.connections for r in s.load_test] == [5000]),
     "existing": (_with(EXISTING, "existing.nodeShape", {"vcpu": 8, "memoryGiB": 16}),
                  lambda s: s.existing.node_shape.vcpu == 8 and s.existing.node_shape.memory_gib == 16.0),
     "charts": (_with(EXISTING, "charts.certManagerVersion", "v1.20.2"),

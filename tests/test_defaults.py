@@ -36,6 +36,9 @@ EXISTING: dict[str, Any] = {
     "cluster": {"kubernetesMinor": "1.31"},
     "emqx": {"cores": 1},
 }
+# Last, so the defaults it records are only those the two above do not read (Section getters keep the first seen).
+LOAD_TEST: dict[str, Any] = {**EXISTING, "emqx": {"cores": 1, "auth": {"allowAnonymous": True}},
+                             "loadTest": {"runs": [{"name": "a", "connections": 10, "target": "inCluster"}]}}
 
 
 def _settings(values: dict[str, Any]) -> Settings:
@@ -126,7 +129,7 @@ def _record_defaults(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def _code_defaults(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen = _record_defaults(monkeypatch)
-    for values in (ALICLOUD, EXISTING):
+    for values in (ALICLOUD, EXISTING, LOAD_TEST):
         _settings(values)
     return seen
 

@@ -34,10 +34,12 @@ def read_keys() -> set[str]:
         "rebalance": {"runs": [{"name": "a", "connEvictRate": 10}]},
         "licenseKey": "k",
     }
-    existing = {"target": "existing", "emqx": {"cores": 1}, "cluster": {"kubernetesMinor": "1.31"}}
+    existing = {"target": "existing", "emqx": {"cores": 1}, "cluster": {"kubernetesMinor": "1.31"},
+                "loadTest": {"runs": [{"name": "a", "connections": 10, "target": "inCluster", "username": "u"}]},
+                "mqttUsers": "u:a-long-password"}
     for values in (alicloud, existing):
         # Only the keys read matter here; both configs are valid, so a ConfigError would be a bug elsewhere.
-        parse(values, stack="doc", secret_keys={"licenseKey"})
+        parse(values, stack="doc", secret_keys={"licenseKey", "mqttUsers"})
     paths = set(Section.read_paths)
     leaves = {p for p in paths if not any(q.startswith((p + ".", p + "[]")) for q in paths)}
     return leaves | set(SECRET_KEYS)
