@@ -146,3 +146,14 @@ def test_cost_estimate_is_unknown_when_a_price_is() -> None:
     assert est["roles"]["cores"]["monthly_at_peak"] == pytest.approx(6 * 730)  # type: ignore[index]
     known = sizing.cost_estimate(roles[:1], "CNY")
     assert known["monthly_at_rest"] == pytest.approx(3 * 730) and known["monthly_at_peak"] == pytest.approx(6 * 730)
+
+
+@pytest.mark.parametrize("argv", [["--connections", "0"], ["--connections", "-5"], ["--headroom", "1.5"],
+                                  ["--tls-share", "2"], ["--connections", "1M"], ["--zones", "0"]])
+def test_make_size_refuses_what_a_stack_would_refuse(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from tools import size
+
+    with pytest.raises(SystemExit) as exit_:
+        size.parser().parse_args(argv)
+    assert exit_.value.code == 2
+    assert "error: argument" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -70,7 +71,8 @@ def report(args: argparse.Namespace) -> int:
         print(f"... {len(chosen) - args.top} more")
     if not chosen:
         print("no shape of the catalogue carries this target")
-    print("rejected:")
+    if rejected:
+        print("rejected:")
     for r in rejected:
         print(f"  {r.instance_type}: {r.reason}")
     if args.plot:
@@ -109,20 +111,35 @@ def plot(args: argparse.Namespace, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def _bounded(kind: type[int] | type[float], low: float, high: float) -> Any:
+    """An argparse type: the same ranges the stack settings accept (emqx.capacity.*), so a what-if is a stack's."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "whole number" if kind is int else "number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low:g}..{high:g}")
+        return value
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="What-if sizing: candidate EMQX fleets for a target, cheapest first.")
-    p.add_argument("--connections", type=int, default=1_000_000)
-    p.add_argument("--message-rate", type=int, default=500_000, help="inbound PUBLISH/s over the cluster")
-    p.add_argument("--payload", type=int, default=1024)
+    p.add_argument("--connections", type=_bounded(int, 1, 200_000_000), default=1_000_000)
+    p.add_argument("--message-rate", type=_bounded(int, 0, 100_000_000), default=500_000,
+                   help="inbound PUBLISH/s over the cluster")
+    p.add_argument("--payload", type=_bounded(int, 1, 268_435_455), default=1024)
     p.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
-    p.add_argument("--fanout", type=float, default=1.0)
-    p.add_argument("--tls-share", type=float, default=0.0)
-    p.add_argument("--headroom", type=float, default=0.3)
+    p.add_argument("--fanout", type=_bounded(float, 0.0, 10_000.0), default=1.0)
+    p.add_argument("--tls-share", type=_bounded(float, 0.0, 1.0), default=0.0)
+    p.add_argument("--headroom", type=_bounded(float, 0.0, 0.9), default=0.3)
     p.add_argument("--production", action="store_true")
-    p.add_argument("--zones", type=int, default=3)
+    p.add_argument("--zones", type=_bounded(int, 1, 4), default=3)
     p.add_argument("--cloud", choices=("alicloud",), default="alicloud")
     p.add_argument("--region", choices=(alicloud.REGION,), default=alicloud.REGION)
-    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--top", type=_bounded(int, 1, 1000), default=10)
     p.add_argument("--plot", help="write cost against connections to this PNG (needs matplotlib)")
     return p
 
