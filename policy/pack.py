@@ -32,7 +32,10 @@ def resource_of(args: ResourceValidationArgs) -> rules.Resource:
 
 def stack_resources(args: StackValidationArgs) -> list[rules.Resource]:
     return [rules.Resource(type=r.resource_type, name=r.name, inputs=r.props, protect=bool(r.opts.protect),
-                           dependencies=tuple(d.name for d in r.dependencies)) for r in args.resources]
+                           dependencies=tuple(d.name for d in r.dependencies),
+                           property_dependencies={k: tuple(d.name for d in v)
+                                                  for k, v in (r.property_dependencies or {}).items()})
+            for r in args.resources]
 
 
 def _resource_policy(rule: rules.Rule, facts: Callable[[], rules.StackFacts]) -> Policy:

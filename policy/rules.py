@@ -44,7 +44,15 @@ ADMIN_PORTS = {18083: "the EMQX dashboard and REST API", 6443: "the Kubernetes A
 # A rule's description the program writes for the dashboard's NodePort rule (components/alicloud/security.py), whose
 # port is not 18083 but a NodePort the program chooses.
 _ADMIN_DESCRIPTION = re.compile(r"dashboard|api server", re.IGNORECASE)
-_EVERYONE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+# A source wider than a /8 is "a large part of the internet", the line components/settings.py draws for
+# network.adminCidrs (and clientCidrs with plain text): 0.0.0.0/1 + 128.0.0.0/1 open as much as 0.0.0.0/0 does.
+PUBLIC_PREFIX_BELOW = 8
+
+
+def _public(text: object) -> bool:
+    return any(n.prefixlen < PUBLIC_PREFIX_BELOW for n in _networks(text))
+
+
 MIN_PRODUCTION_ZONES = 3
 POOL_LABEL = "emqx-platform/pool"
 
@@ -106,6 +114,9 @@ class Resource:
     inputs: Mapping[str, Any]
     protect: bool = False
     dependencies: tuple[str, ...] = ()
+    # Input name -> the names of the resources whose outputs make up that input (Pulumi's propertyDependencies):
+    # which vSwitches a node pool's vswitchIds are, where the ids themselves are not known (the CLI's preview).
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {})
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -157,12 +168,13 @@ def _get(value: Any, dotted: str) -> Any:
 
 
 def admin_never_public(res: Resource, facts: StackFacts) -> list[str]:
-    """The dashboard (18083) and the API server never reachable from 0.0.0.0/0: SG rules and load balancer ACLs."""
+    """The dashboard (18083) and the API server never reachable from the internet (0.0.0.0/0, or any source wider
+    than a /8): security group rules and load balancer ACLs."""
     del facts
     if res.type == SECURITY_GROUP_RULE:
         if str(res.inputs.get("type", "ingress")) != "ingress" or str(res.inputs.get("policy", "accept")) == "drop":
             return []
-        if not any(n in _EVERYONE for n in _networks(res.inputs.get("cidrIp") or res.inputs.get("ipv6CidrIp"))):
+        if not _public(res.inputs.get("cidrIp") or res.inputs.get("ipv6CidrIp")):
             return []
         ports = _ports(res.inputs)
         if str(res.inputs.get("ipProtocol", "")).lower() == "icmp":
@@ -172,14 +184,15 @@ def admin_never_public(res: Resource, facts: StackFacts) -> list[str]:
             opened.append(str(res.inputs.get("description")))
         if not opened:
             return []
-        return [f"{', '.join(opened)} open to the whole internet ({res.inputs.get('cidrIp')}); set "
+        return [f"{', '.join(opened)} open to a large part of the internet "
+                f"({res.inputs.get('cidrIp') or res.inputs.get('ipv6CidrIp')}, wider than a /8); set "
                 "network.adminCidrs (or cluster.apiServer.allowedCidrs) to the networks administrators use"]
     entries: list[object] = []
     if res.type == ACL_ENTRY:
         entries = [res.inputs.get("entry")]
     elif res.type == ACL:
         entries = [e.get("entry") for e in cast(Sequence[Mapping[str, Any]], res.inputs.get("entryLists") or [])]
-    wide = [str(e) for e in entries if any(n in _EVERYONE for n in _networks(e))]
+    wide = [str(e) for e in entries if _public(e)]
     return [f"access list entry {', '.join(wide)} lets anyone reach the dashboard or API server it guards; list only "
             "the administrators' networks (network.adminCidrs, cluster.apiServer.allowedCidrs)"] if wide else []
 
@@ -226,21 +239,61 @@ def production_deletion_protection(res: Resource, facts: StackFacts) -> list[str
 
 _VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}")
+_DIGEST_VALUE = re.compile(r"(sha256:)?[0-9a-f]{64}")
+# A tag that names a release starts with MAJOR.MINOR (5.8, v1.21.1, 1.36.1-musl); one that does not (5, stable,
+# main, latest) is moved by its publisher to newer images, so the same manifest runs different code tomorrow.
+_PINNED_TAG = re.compile(r"v?[0-9]+\.[0-9]+")
+
+
+def tag_problem(tag: str) -> str | None:
+    """None when the tag starts with a full version (v?MAJOR.MINOR[.PATCH]...)."""
+    if _PINNED_TAG.match(tag):
+        return None
+    if tag.lower() == "latest":
+        return "is tagged latest"
+    return f"has the floating tag {tag!r} (no MAJOR.MINOR version)"
 
 
 def image_problem(image: str) -> str | None:
-    """None when the image names a fixed version (a tag other than latest, or a digest)."""
+    """None when the image names a fixed version (a digest, or a tag that starts with a full version)."""
     if _DIGEST.search(image):
         return None
     name = image.rsplit("/", 1)[-1]
     if ":" not in name:
         return "has no tag (Kubernetes pulls latest)"
-    tag = name.rsplit(":", 1)[1]
-    return "is tagged latest" if tag.lower() == "latest" else None
+    return tag_problem(name.rsplit(":", 1)[1])
+
+
+def _scalar_text(value: object) -> str | None:
+    # Helm values are YAML: a tag written 5.8 or 5 arrives as a number.
+    if isinstance(value, bool):
+        return None
+    return str(value) if isinstance(value, (str, int, float)) else None
+
+
+def _image_key(key: str) -> bool:
+    return key.lower().endswith("image")
+
+
+def _image_spec_problems(path: str, spec: Mapping[str, Any]) -> list[str]:
+    """An image as Helm charts spell it in values: {repository, tag, digest} (cert-manager, emqx-operator, ...)."""
+    digest = _scalar_text(spec.get("digest"))
+    if digest and _DIGEST_VALUE.fullmatch(digest):
+        return []
+    tag = _scalar_text(spec.get("tag"))
+    # No tag (or "") makes a chart use its appVersion, which the pinned chart version fixes.
+    if tag:
+        return [f"{path}.tag: image {spec.get('repository', '')}:{tag} {bad}; name a released version (or a "
+                "digest)" for bad in [tag_problem(tag)] if bad]
+    repository = _scalar_text(spec.get("repository"))
+    if repository and ":" in repository.rsplit("/", 1)[-1] and (bad := image_problem(repository)):
+        return [f"{path}.repository: image {repository} {bad}; name a released version (or a digest)"]
+    return []
 
 
 def pinned_versions(res: Resource, facts: StackFacts) -> list[str]:
-    """Every Helm release names an exact chart version; every image a tag other than latest (or a digest)."""
+    """Every Helm release names an exact chart version; every image a released version (or a digest), in Kubernetes
+    objects and in Helm values alike."""
     del facts
     problems: list[str] = []
     if res.type in HELM_RELEASES:
@@ -250,24 +303,46 @@ def pinned_versions(res: Resource, facts: StackFacts) -> list[str]:
                             "chart's version (charts.* in the stack file) to one released version, e.g. 1.2.3")
     if not res.type.startswith("kubernetes:"):
         return problems
+    specs: set[str] = set()  # the image specs judged whole: their own tag is not judged again below
     for path, value in _walk(res.inputs):
-        key = path.rsplit(".", 1)[-1]
-        if key == "image" and isinstance(value, str) and (bad := image_problem(value)):
+        key = path.rsplit(".", 1)[-1].split("[", 1)[0]
+        parent = path.rsplit(".", 1)[0] if "." in path else ""
+        text = _scalar_text(value)
+        if _image_key(key) and isinstance(value, str) and (bad := image_problem(value)):
             problems.append(f"{path}: image {value} {bad}; name a released version")
-        elif key == "tag" and isinstance(value, str) and value.lower() == "latest":
+        elif isinstance(value, Mapping) and (_image_key(key) or "repository" in value):
+            specs.add(path)
+            problems += _image_spec_problems(path, cast(Mapping[str, Any], value))
+        elif key.lower() in ("imagetag", "image_tag") and text and (bad := tag_problem(text)):
+            problems.append(f"{path}: image tag {text} {bad}; name a released version")
+        elif key == "tag" and parent not in specs and text is not None and text.lower() == "latest":
             problems.append(f"{path}: tag latest; name a released version")
     return problems
 
 
 # A value that looks like a credential in plain text: a PEM private key, an Alibaba Cloud or AWS access key id, an
 # assignment of a password/secret/token to a literal, or a long run of key-like characters.
+# ASCII classes spelled out (the project's rule for patterns: \s and \b are Unicode-aware with str patterns).
+_SP = r"[ \t\r\n]"  # one whitespace character
+_NOT_SP = r"[^ \t\r\n'\"]"  # one character of an unquoted shell word
+_WORD_START = r"(?<![A-Za-z0-9_])"
+_WORD_END = r"(?![A-Za-z0-9_])"
+# A value that starts with $, {, < or a quote is a reference ($VAR, ${VAR}, $(cat file), {{ template }},
+# <placeholder>), not a key.
+_LITERAL = r"(?![$'\"{<])"
+# The name may be quoted (JSON, YAML: "password": "..."), the value a shell/JSON/YAML literal.
 _KEY_LIKE = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    re.compile(r"\b(LTAI[0-9A-Za-z]{12,}|AKIA[0-9A-Z]{16})\b"),
-    re.compile(r"(?i)\b[a-z_]*(password|passwd|secret|token|license|licence)[a-z_]*\s*[=:]\s*['\"]?(?![$'\"{<])"
-               r"[^\s'\"]{8,}"),
+    re.compile(_WORD_START + r"(LTAI[0-9A-Za-z]{12,}|AKIA[0-9A-Z]{16})" + _WORD_END),
+    re.compile(r"(?i)" + _WORD_START + r"[a-z_-]*(password|passwd|secret|token|license|licence|api[_-]?key)[a-z_-]*"
+               r"['\"]?" + _SP + r"*[=:]" + _SP + r"*['\"]?" + _LITERAL + _NOT_SP + r"{8,}"),
+    # An HTTP credential in a header (curl -H "Authorization: Bearer ...", or Basic user:password in base64).
+    re.compile(r"(?i)" + _WORD_START + r"bearer" + _SP + r"+" + _LITERAL + r"[A-Za-z0-9._~+/-]{16,}=*"),
+    re.compile(r"(?i)" + _WORD_START + r"authorization" + _SP + r"*:" + _SP + r"*basic" + _SP + r"+" + _LITERAL
+               + r"[A-Za-z0-9+/]{8,}=*"),
+    # A JSON Web Token: base64url JSON header and payload ({"... encodes as eyJ).
+    re.compile(_WORD_START + r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\."),
 )
-
 
 def looks_like_key(text: str) -> bool:
     return any(p.search(text) for p in _KEY_LIKE)
@@ -314,7 +389,44 @@ def emqx_waits_for_ready(res: Resource, facts: StackFacts) -> list[str]:
 
 
 _HEREDOC = re.compile(r"<<'EMQX_SYSCTLS'\n(.*?)\nEMQX_SYSCTLS", re.DOTALL)
-_SYSCTL_WRITE = re.compile(r"sysctl\s+(?:-[a-z]+\s+)*([a-z][a-z0-9_]*(?:\.[a-z0-9_-]+)+)=")
+# A sysctl key: dotted (net.core.somaxconn) or, as sysctl(8) and sysctl.d(5) also accept, slashed (net/core/somaxconn).
+_KEY = r"[a-z][a-z0-9_]*(?:[./][a-z0-9_*-]+)+"
+# `sysctl [-q -w ...] key=value ...`, each argument quoted or not, up to the end of the shell command; a key that
+# is a variable ("$key=$want") is the program's own catalogue loop and names nothing here.
+_SYSCTL_COMMAND = re.compile(_WORD_START + r"sysctl" + _WORD_END + r"([^;&|\n]*)")
+_SYSCTL_ARGUMENT = re.compile(r"(?:^|" + _SP + r")['\"]?(" + _KEY + r")" + _SP + r"*=")
+# A write to the kernel's own files: `echo 1 > /proc/sys/net/ipv4/ip_forward`, `... | tee -a /proc/sys/...`.
+_PROC_SYS_WRITE = re.compile(r"(?:>>?|" + _WORD_START + r"tee" + _SP + r"+(?:-[a-z]+" + _SP + r"+)*)" + _SP
+                             + r"*['\"]?/proc/sys/([a-z0-9_./*-]+)")
+# A file systemd-sysctl applies at boot (sysctl.d(5)): /etc/sysctl.conf or /etc/sysctl.d/*.conf.
+_SYSCTL_FILE = r"/etc/sysctl(?:\.d/[^ \t\r\n'\"<>;|&]*|\.conf)"
+_MARKER = r"<<-?" + _SP + r"*['\"]?(?P<{}>[A-Za-z_][A-Za-z0-9_]*)['\"]?"
+# Written from a here-document (`cat > /etc/sysctl.d/x.conf <<EOF ... EOF`, tee, <<-, quoted markers) ...
+_SYSCTL_FILE_HEREDOC = re.compile(
+    r"^[^\n]*(?:" + _SYSCTL_FILE + r"[^\n]*" + _MARKER.format("m1") + r"|" + _MARKER.format("m2") + r"[^\n]*"
+    + _SYSCTL_FILE + r")[^\n]*\n(?P<body>.*?)\n" + _SP + r"*(?:(?P=m1)|(?P=m2))" + _SP + r"*$",
+    re.DOTALL | re.MULTILINE)
+# ... or a line at a time (`echo "key = value" >> /etc/sysctl.d/x.conf`, printf).
+_SYSCTL_FILE_LINE = re.compile(_WORD_START + r"(?:echo|printf)" + _SP + r"+(?:-[a-z]+" + _SP + r"+)*['\"]?-?(" + _KEY
+                               + r")" + _SP + r"*=[^\n]*>>?" + _SP + r"*['\"]?" + _SYSCTL_FILE)
+# One `key = value` line of a sysctl.d file ("-key" ignores a failure to set it; # and ; start comments).
+_SYSCTL_FILE_ENTRY = re.compile(r"^" + _SP + r"*-?(" + _KEY + r")" + _SP + r"*=", re.MULTILINE)
+
+def _key_name(key: str) -> str:
+    return key.replace("/", ".")
+
+
+def _script_sysctls(text: str) -> set[str]:
+    """The sysctl keys a shell script sets: sysctl commands, /proc/sys writes, sysctl.d files it writes."""
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    names: set[str] = set()
+    for arguments in _SYSCTL_COMMAND.findall(code):
+        names |= {_key_name(k) for k in _SYSCTL_ARGUMENT.findall(arguments)}
+    names |= {_key_name(k) for k in _PROC_SYS_WRITE.findall(code)}
+    for match in _SYSCTL_FILE_HEREDOC.finditer(text):
+        names |= {_key_name(k) for k in _SYSCTL_FILE_ENTRY.findall(match.group("body"))}
+    names |= {_key_name(k) for k in _SYSCTL_FILE_LINE.findall(code)}
+    return names
 
 
 def sysctl_names(res: Resource) -> set[str]:
@@ -326,11 +438,12 @@ def sysctl_names(res: Resource) -> set[str]:
             names |= {str(s.get("name")) for s in cast(Sequence[Mapping[str, Any]], value) if isinstance(s, Mapping)}
         elif key == "allowedUnsafeSysctls" and _is_list(value):
             names |= {str(s) for s in cast(Sequence[Any], value)}
-        elif isinstance(value, str) and ("sysctl" in value or key in ("userData", "preUserData")):
+        elif isinstance(value, str) and ("sysctl" in value or "/proc/sys" in value
+                                         or key in ("userData", "preUserData")):
             text = _user_data_text(value) if key in ("userData", "preUserData") else value
             for block in _HEREDOC.findall(text):
                 names |= {line.split()[0] for line in block.splitlines() if line.strip()}
-            names |= set(_SYSCTL_WRITE.findall(text))
+            names |= _script_sysctls(text)
     return names
 
 
@@ -352,9 +465,14 @@ def production_zones(resources: Sequence[Resource], facts: StackFacts) -> list[t
     for pool in (r for r in resources if r.type == NODE_POOL):
         labels = cast(Sequence[Mapping[str, Any]], pool.inputs.get("labels") or [])
         role = next((str(lab.get("value")) for lab in labels if lab.get("key") == POOL_LABEL), pool.name)
-        zones.setdefault(role, set()).update(zone_of[d] for d in pool.dependencies if d in zone_of)
-    return [(None, f"production node pool {role!r} spans {len(z)} zone(s) ({', '.join(sorted(z)) or 'none known'}); "
-                   f"list at least {MIN_PRODUCTION_ZONES} zones in cloud.zones")
+        # The nodes land in the vSwitches of vswitchIds (pulumi_alicloud cs.NodePool vswitch_ids), so only those
+        # count: a pool's other dependencies (the cluster, a component, a vSwitch it no longer lists) say nothing of
+        # where its nodes run. A listed id that is no vSwitch of this stack counts as no known zone.
+        listed = pool.property_dependencies.get("vswitchIds", ())
+        zones.setdefault(role, set()).update(zone_of[d] for d in listed if d in zone_of)
+    return [(None, f"production node pool {role!r} spans {len(z)} known zone(s) ({', '.join(sorted(z)) or 'none'}) "
+                   f"in its vswitchIds; list at least {MIN_PRODUCTION_ZONES} zones in cloud.zones and keep every "
+                   "pool of the role on the stack's vSwitches")
             for role, z in sorted(zones.items()) if len(z) < MIN_PRODUCTION_ZONES]
 
 
@@ -368,13 +486,15 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule("admin-never-public", "The EMQX dashboard (18083) and the Kubernetes API server are never open to "
-         "0.0.0.0/0 (security group rules, load balancer access lists).", admin_never_public),
+         "0.0.0.0/0 or any source wider than a /8 (security group rules, load balancer access lists).",
+         admin_never_public),
     Rule("rules-within-stack-cidrs", "Security group ingress rules open no more than the stack's own networks "
          "(VPC, pods, services, network.clientCidrs, network.adminCidrs, cluster.apiServer.allowedCidrs).",
          rules_within_stack_cidrs),
     Rule("production-deletion-protection", "In production the VPC, the cluster and the load balancer are protected "
          "(Pulumi protect and the cloud's deletion protection).", production_deletion_protection),
-    Rule("pinned-versions", "Every Helm release and container image is pinned to a version (no latest).",
+    Rule("pinned-versions", "Every Helm release and container image is pinned to a version (a digest or a tag that "
+         "starts with MAJOR.MINOR: no latest, stable, main or bare major), in Kubernetes objects and Helm values.",
          pinned_versions),
     Rule("no-plain-text-secrets", "Kubernetes Secrets hold only Pulumi secrets; node user data holds no keys.",
          no_plain_text_secrets),

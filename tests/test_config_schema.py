@@ -62,6 +62,44 @@ def test_every_documented_key_is_in_the_schema_with_its_type_and_default() -> No
     assert _node("licenseKey")["required"] == ["secure"]
 
 
+def test_load_test_runs_carry_their_types_ranges_patterns_and_required_keys() -> None:
+    """Derived from the README rows of loadTest.runs[].*, as for every other key."""
+    items = _node("loadTest.runs[]")
+    assert items["required"] == ["connections", "name"]
+    assert _node("loadTest.runs[].name")["pattern"] == "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    assert _node("loadTest.runs[].name")["maxLength"] == 40
+    assert (_node("loadTest.runs[].durationSeconds")["minimum"],
+            _node("loadTest.runs[].durationSeconds")["maximum"]) == (60, 86400)
+    for rate in ("connectRate", "messageRate"):
+        assert _node(f"loadTest.runs[].{rate}")["type"] == ["integer", "null"], rate
+    assert _node("rebalance.runs[]")["required"] == ["connEvictRate", "name"]
+    assert config_schema.type_schema("int /s") == {"type": "integer"}
+    assert config_schema.type_schema("DNS label, at most 40")["maxLength"] == 40
+
+
+_RUN = {"name": "one-thousand", "connections": 1000}
+
+
+@pytest.mark.parametrize("run", [
+    {"connections": 1000},  # no name
+    {"name": "one-thousand"},  # no connections
+    {**_RUN, "name": "One_Thousand"},
+    {**_RUN, "name": "a" * 41},
+    {**_RUN, "durationSeconds": 59},
+    {**_RUN, "durationSeconds": 86401},
+    {**_RUN, "connectRate": "fast"},
+    {**_RUN, "messageRate": 1.5},
+], ids=str)
+def test_load_test_runs_the_schema_refuses_the_parser_refuses(run: dict[str, Any]) -> None:
+    valid = copy.deepcopy(BASES["Pulumi.dev.yaml"])
+    valid["config"][f"{PREFIX}loadTest"] = {"runs": [_RUN]}
+    assert VALIDATOR.is_valid(valid) and not parser_refuses(valid)  # the premise: dev takes this run
+    doc = copy.deepcopy(BASES["Pulumi.dev.yaml"])
+    doc["config"][f"{PREFIX}loadTest"] = {"runs": [run]}
+    assert not VALIDATOR.is_valid(doc), run
+    assert parser_refuses(doc), run
+
+
 # ------------------------------------------------------------------------------------ schema vs parser
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
@@ -149,3 +150,52 @@ def test_workflow_passes_zizmor_offline() -> None:
     run = subprocess.run([str(zizmor), "--offline", "--no-progress", str(WORKFLOW)], capture_output=True, text=True,
                          check=False)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+SECRET_MANIFEST = """apiVersion: v1
+kind: Secret
+metadata:
+  name: emqx-secrets
+stringData:
+  license-key: {licence}
+data:
+  dashboard-password: {password}
+type: Opaque
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: acl
+data:
+  acl.conf: allow all
+"""
+
+
+def test_secret_data_in_manifests_is_masked(tmp_path: Path) -> None:
+    """The unified diff of manifests masks a Secret's values as the input table does (plain or base64)."""
+    base, head = copy.deepcopy(BASE), copy.deepcopy(BASE)
+    password = base64.b64encode(b"hunter2-plain").decode()
+    base.files["manifests/secret-emqx-emqx-secrets.yaml"] = SECRET_MANIFEST.format(licence="old-licence-text",
+                                                                                   password=password)
+    head.files["manifests/secret-emqx-emqx-secrets.yaml"] = SECRET_MANIFEST.format(licence="new-licence-text",
+                                                                                   password=password + "x")
+    head.files["manifests/configmap-emqx-acl.yaml"] = "kind: ConfigMap\ndata:\n  acl.conf: deny all\n"
+    text = plan_diff.render("prod", "main", base, head)
+    assert "licence-text" not in text and password not in text
+    assert "+  acl.conf: deny all" in text  # other manifests are diffed as they are
+    # Files read from the preview's folder are masked too, a List's items included.
+    out = tmp_path / "s"
+    (out / "manifests").mkdir(parents=True)
+    (out / "plan.json").write_text('{"resources": [], "outputs": {}}')
+    listed = {"apiVersion": "v1", "kind": "List", "items": [yaml.safe_load(SECRET_MANIFEST.split("---")[0].format(
+        licence="listed-licence", password=password))]}
+    (out / "manifests" / "03-list.yaml").write_text(yaml.safe_dump(listed))
+    read = plan_diff.read_plan(out).files["manifests/list.yaml"]
+    assert "listed-licence" not in read and password not in read and plan_diff.SECRET_TEXT in read
+
+
+def test_a_bad_base_ref_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan_diff.main(["--stack", "local", "--base", "no-such-ref-0123456789"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot check out --base no-such-ref-0123456789")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

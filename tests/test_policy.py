@@ -67,6 +67,12 @@ def _sg_rule(cidr: str, ports: str = "18083/18083", protocol: str = "tcp", descr
     (_sg_rule("10.20.0.0/16"), False),
     (_sg_rule("0.0.0.0/0", "1883/1883", description="MQTT clients"), False),
     (_sg_rule("0.0.0.0/0", "-1/-1", "icmp"), False),
+    # Wider than a /8 is public too (the settings' line for network.adminCidrs): half the internet, twice.
+    (_sg_rule("0.0.0.0/1"), True),
+    (_sg_rule("128.0.0.0/1", "6443/6443"), True),
+    (_sg_rule("64.0.0.0/7"), True),
+    (_sg_rule("10.0.0.0/8"), False),
+    (_sg_rule("0.0.0.0/1", "1883/1883", description="MQTT clients"), False),
 ])
 def test_admin_ports_never_open_to_everyone(rule: dict[str, Any], expected: bool) -> None:
     found = violations("admin-never-public", rules.SECURITY_GROUP_RULE, rule)
@@ -77,6 +83,11 @@ def test_admin_access_lists_refuse_everyone() -> None:
     assert violations("admin-never-public", rules.ACL_ENTRY, {"aclId": "a", "entry": "0.0.0.0/0"})
     assert violations("admin-never-public", rules.ACL, {"entryLists": [{"entry": "0.0.0.0/0"}]})
     assert not violations("admin-never-public", rules.ACL_ENTRY, {"aclId": "a", "entry": "10.20.0.0/16"})
+    assert not violations("admin-never-public", rules.ACL_ENTRY, {"aclId": "a", "entry": "10.0.0.0/8"})
+    # Any entry wider than a /8 lets a large part of the internet reach the API server.
+    assert violations("admin-never-public", rules.ACL_ENTRY, {"aclId": "a", "entry": "0.0.0.0/1"})
+    assert violations("admin-never-public", rules.ACL, {"entryLists": [{"entry": "10.0.0.0/8"},
+                                                                      {"entry": "128.0.0.0/2"}]})
 
 
 @pytest.mark.parametrize(("cidr", "protocol", "expected"), [
@@ -126,6 +137,13 @@ def test_helm_releases_pinned(version: str | None, expected: bool) -> None:
     ("emqx/emqx", True),
     ("registry.example.com:5000/emqx/emqx", True),
     ("emqx/emqx:latest", True),
+    ("busybox:1.36.1-musl", False),
+    ("quay.io/jetstack/cert-manager-controller:v1.21.1", False),
+    # Floating tags: the publisher moves them to newer images.
+    ("emqx/emqx:5", True),
+    ("busybox:stable", True),
+    ("ghcr.io/example/tool:main", True),
+    ("registry.example.com:5000/emqx/emqx:5", True),
 ])
 def test_images_pinned(image: str, expected: bool) -> None:
     inputs = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}}
@@ -136,6 +154,27 @@ def test_images_pinned(image: str, expected: bool) -> None:
 def test_chart_values_with_latest_tag_refused() -> None:
     inputs = {"chart": "cert-manager", "version": "v1.21.1", "values": {"image": {"tag": "latest"}}}
     assert violations("pinned-versions", rules.HELM_RELEASES[0], inputs)
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"image": {"repository": "emqx/emqx-operator-controller", "tag": "2.2.29"}}, False),
+    ({"image": {"repository": "quay.io/jetstack/cert-manager-controller", "tag": "v1.21.1"}}, False),
+    ({"image": {"repository": "emqx/emqx-operator-controller"}}, False),  # the chart's appVersion
+    ({"image": {"repository": "x/y", "tag": "main", "digest": "sha256:" + "b" * 64}}, False),
+    ({"controller": {"image": {"repository": "x/y", "tag": 5.8}}}, False),  # YAML number, still MAJOR.MINOR
+    ({"image": {"repository": "x/y", "tag": "main"}}, True),
+    ({"image": {"repository": "x/y", "tag": "stable"}}, True),
+    ({"controller": {"image": {"repository": "x/y", "tag": 5}}}, True),
+    ({"webhook": {"repository": "x/y", "tag": "edge"}}, True),
+    ({"image": {"repository": "x/y:5"}}, True),
+    ({"sidecar": {"image": "busybox:stable"}}, True),
+    ({"sidecar": {"imageTag": "main"}}, True),
+    ({"sidecar": {"imageTag": "1.36.1"}}, False),
+])
+def test_chart_values_images_pinned(values: dict[str, Any], expected: bool) -> None:
+    inputs = {"chart": "emqx-operator", "version": "2.2.29", "values": values}
+    found = violations("pinned-versions", rules.HELM_RELEASES[0], inputs)
+    assert bool(found) is expected, found
 
 
 def test_secret_values_must_be_pulumi_secrets() -> None:
@@ -154,6 +193,15 @@ def test_secret_values_must_be_pulumi_secrets() -> None:
     ("#!/bin/bash\nexport DB_PASSWORD=s3cretvalue99\n", True),
     ("#!/bin/bash\ncat >/root/k <<EOF\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\nEOF\n", True),
     ("#!/bin/bash\naliyun configure --access-key-id LTAI5tAbCdEfGhIjKlMn\n", True),
+    # JSON (and YAML) spell the key's name in quotes.
+    ('#!/bin/bash\ncat >/etc/app.json <<EOF\n{"user": "admin", "password": "s3cretvalue99"}\nEOF\n', True),
+    ('#!/bin/bash\necho \'{"db_password":"s3cretvalue99"}\' >/etc/app.json\n', True),
+    ('#!/bin/bash\ncat >/etc/app.json <<EOF\n{"password": "${DB_PASSWORD}"}\nEOF\n', False),
+    # Bearer tokens and basic credentials in an HTTP header.
+    ('#!/bin/bash\ncurl -H "Authorization: Bearer 0123456789abcdefABCDEF" https://x/\n', True),
+    ('#!/bin/bash\ncurl -H "Authorization: Basic YWRtaW46cHVibGlj" https://x/\n', True),
+    ('#!/bin/bash\ncurl -H "Authorization: Bearer $(cat /run/token)" https://x/\n', False),
+    ('#!/bin/bash\ncurl -H "Authorization: Bearer ${TOKEN}" https://x/\n', False),
 ])
 def test_user_data_holds_no_keys(script: str, expected: bool) -> None:
     inputs = {"preUserData": base64.b64encode(script.encode()).decode()}
@@ -176,6 +224,19 @@ def test_emqx_resource_waits_for_ready() -> None:
     ({"kubeletConfiguration": {"allowedUnsafeSysctls": ["kernel.msgmax"]}}, True),
     ({"script": "#!/bin/bash\nsysctl -q -w vm.overcommit_memory=1\n"}, True),
     ({"script": "#!/bin/bash\nsysctl -q -w \"$key=$want\"\n"}, False),
+    # Quoted arguments, several at once, slashed keys.
+    ({"script": "#!/bin/bash\nsysctl -w \"kernel.panic=1\"\n"}, True),
+    ({"script": "#!/bin/bash\nsysctl -w 'kernel.panic=1'\n"}, True),
+    ({"script": "#!/bin/bash\nsysctl -w net.core.somaxconn=1024 kernel.panic=1\n"}, True),
+    ({"script": "#!/bin/bash\nsysctl -w \"net.core.somaxconn=1024\"\n"}, False),
+    ({"script": "#!/bin/bash\nsysctl -w kernel/panic=1\n"}, True),
+    # Writes to the kernel's files under /proc/sys.
+    ({"script": "#!/bin/bash\necho 1 > /proc/sys/kernel/panic\n"}, True),
+    ({"script": "#!/bin/bash\necho 1 | tee -a /proc/sys/kernel/panic\n"}, True),
+    ({"script": "#!/bin/bash\necho 1024 >/proc/sys/net/core/somaxconn\n"}, False),
+    ({"script": "#!/bin/bash\nmax=$(cat /proc/sys/kernel/panic)\n"}, False),  # a read sets nothing
+    # A comment names nothing.
+    ({"script": "#!/bin/bash\n# sysctl -w kernel.panic=1 would reboot\n"}, False),
 ])
 def test_sysctls_only_from_the_catalogue(inputs: dict[str, Any], expected: bool) -> None:
     assert "kernel.panic" not in rules.StackFacts("t", False, ()).sysctls  # the premise of the failing cases
@@ -190,12 +251,34 @@ def test_sysctls_in_user_data_heredoc_are_read() -> None:
     assert len(found) == 1 and "kernel.shmmax" in found[0] and "fs.file-max" not in found[0]
 
 
-def _stack_violations(facts: rules.StackFacts, zones_of_pools: dict[str, list[str]]) -> list[str]:
+@pytest.mark.parametrize(("script", "expected"), [
+    ("cat > /etc/sysctl.d/90-x.conf <<EOF\nnet.core.somaxconn = 1024\nkernel.panic = 1\nEOF\n", True),
+    ("cat <<'EOF' > /etc/sysctl.d/90-x.conf\n# a comment\n-kernel.panic=1\nEOF\n", True),
+    ("tee -a /etc/sysctl.conf <<-END\n\tkernel/panic = 1\n\tEND\n", True),
+    ("echo \"kernel.panic = 1\" >> /etc/sysctl.d/90-x.conf\n", True),
+    ("echo 'kernel.panic=1' > /etc/sysctl.conf\n", True),
+    ("cat > /etc/sysctl.d/90-x.conf <<EOF\nnet.core.somaxconn = 1024\nEOF\n", False),
+    ("cat > /etc/app.conf <<EOF\nkernel.panic = 1\nEOF\n", False),  # not a file sysctl reads
+])
+def test_sysctl_files_in_user_data_are_read(script: str, expected: bool) -> None:
+    inputs = {"userData": base64.b64encode(f"#!/bin/bash\n{script}".encode()).decode()}
+    found = violations("sysctls-in-catalogue", rules.NODE_POOL, inputs)
+    assert bool(found) is expected, found
+    assert not expected or "kernel.panic" in found[0]
+
+
+def _stack_violations(facts: rules.StackFacts, zones_of_pools: dict[str, list[str]],
+                      depends_on_every_switch: bool = False) -> list[str]:
+    """production-zones over vSwitches and pools; each pool lists (vswitchIds, propertyDependencies as the CLI hands
+    them over) the vSwitches of its zones; optionally it also depends on every vSwitch (the old, wrong source)."""
     switches = {z: PolicyResource(rules.VSWITCH, {"zoneId": z}, f"urn:{z}", f"sw-{z}", _options(), None, None, [], {})
                 for zs in zones_of_pools.values() for z in zs}
-    pools = [PolicyResource(rules.NODE_POOL, {"labels": [{"key": rules.POOL_LABEL, "value": role}]}, f"urn:{role}{i}",
-                            f"{role}{i}", _options(), None, None, [switches[z]], {})
-             for role, zs in zones_of_pools.items() for i, z in enumerate(zs)]
+    pools = [PolicyResource(rules.NODE_POOL, {"labels": [{"key": rules.POOL_LABEL, "value": role}],
+                                              "vswitchIds": [f"sw-{z}-id" for z in zs]},
+                            f"urn:{role}", role, _options(), None, None,
+                            list(switches.values()) if depends_on_every_switch else [switches[z] for z in zs],
+                            {"vswitchIds": [switches[z] for z in zs]})
+             for role, zs in zones_of_pools.items()]
     policy = _policy("production-zones", facts)
     assert isinstance(policy, StackValidationPolicy)
     found: list[str] = []
@@ -210,6 +293,13 @@ def test_production_pools_span_three_zones() -> None:
     found = _stack_violations(PROD, two)
     assert len(found) == 1 and "'emqx'" in found[0]
     assert not _stack_violations(DEV, two)
+
+
+def test_production_zones_count_the_pools_vswitches_not_its_dependencies() -> None:
+    # A pool cut to one vSwitch still depends on all three (the old source of its zones): one zone, refused.
+    one = {"emqx": ["a"], "system": ["a", "b", "c"]}
+    found = _stack_violations(PROD, one, depends_on_every_switch=True)
+    assert len(found) == 1 and "'emqx'" in found[0], found
 
 
 # --------------------------------------------------------------------------------------- the facts of a stack
@@ -252,6 +342,13 @@ def _mutations() -> dict[str, tuple[str, Callable[[dict[str, Any]], None]]]:
         _first(plan, lambda r: r["type"] == rules.SECURITY_GROUP_RULE and "18083" in r["inputs"].get("portRange", "")
                )["inputs"]["cidrIp"] = "0.0.0.0/0"
 
+    def half_internet_dashboard(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.SECURITY_GROUP_RULE and "18083" in r["inputs"].get("portRange", "")
+               )["inputs"]["cidrIp"] = "0.0.0.0/1"
+
+    def floating_image(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.EMQX)["inputs"]["spec"]["image"] = "emqx/emqx:5"
+
     def wide_client_rule(plan: dict[str, Any]) -> None:
         _first(plan, lambda r: r["type"] == rules.SECURITY_GROUP_RULE
                and r["inputs"].get("portRange") == "1883/1883")["inputs"]["cidrIp"] = "100.64.0.0/10"
@@ -279,22 +376,29 @@ def _mutations() -> dict[str, tuple[str, Callable[[dict[str, Any]], None]]]:
         spec["podSecurityContext"]["sysctls"].append({"name": "kernel.sem", "value": "1"})
 
     def two_zones(plan: dict[str, Any]) -> None:
-        zone_j = [r["name"] for r in plan["resources"] if r["type"] == rules.VSWITCH and r["name"].endswith("-j")]
-        for r in plan["resources"]:
-            if r["type"] == rules.NODE_POOL:
-                r["dependencies"] = [d for d in r["dependencies"] if d not in zone_j]
+        # The system pool cut to two vSwitches (its dependencies untouched: they do not say where nodes run).
+        pool = _first(plan, lambda r: r["type"] == rules.NODE_POOL and len(r["inputs"]["vswitchIds"]) == 3)
+        pool["inputs"]["vswitchIds"] = pool["inputs"]["vswitchIds"][:2]
+
+    def foreign_vswitch(plan: dict[str, Any]) -> None:
+        # An id that is no vSwitch of the stack: its zone is unknown, so it does not count.
+        pool = _first(plan, lambda r: r["type"] == rules.NODE_POOL and len(r["inputs"]["vswitchIds"]) == 3)
+        pool["inputs"]["vswitchIds"] = [*pool["inputs"]["vswitchIds"][:2], "vsw-bp1elsewhere"]
 
     return {
         "public dashboard rule": ("admin-never-public", public_dashboard),
         "client rule wider than the stack's CIDRs": ("rules-within-stack-cidrs", wide_client_rule),
         "unpinned chart": ("pinned-versions", unpinned_chart),
         "latest image": ("pinned-versions", latest_image),
+        "floating image tag": ("pinned-versions", floating_image),
+        "dashboard rule wider than a /8": ("admin-never-public", half_internet_dashboard),
         "no waitFor": ("emqx-waits-for-ready", no_wait_for),
         "plain-text Secret": ("no-plain-text-secrets", plain_secret),
         "unprotected VPC": ("production-deletion-protection", unprotected_vpc),
         "cluster without deletion protection": ("production-deletion-protection", unprotected_cluster),
         "sysctl outside the catalogue": ("sysctls-in-catalogue", foreign_sysctl),
         "production over two zones": ("production-zones", two_zones),
+        "production pool on an unknown vSwitch": ("production-zones", foreign_vswitch),
     }
 
 
@@ -317,6 +421,22 @@ def test_runner_exit_status(run_stack: StackRunner, tmp_path: Any, capsys: pytes
     bad.write_text(json.dumps(plan))
     assert policy_check.main(["--stack", "prod", "--plan", str(bad)]) == 1
     assert "[pinned-versions]" in capsys.readouterr().out
+
+
+def test_runner_judges_a_plan_as_the_stack_it_names(run_stack: StackRunner, tmp_path: Any,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """--plan build/prod/plan.json without --stack is judged by prod's rules, not the --stack default's (dev)."""
+    plan = _plan(run_stack, "prod")
+    _mutations()["unprotected VPC"][1](plan)  # a production-only rule: dev's facts would let it through
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    assert policy_check.main(["--plan", str(path)]) == 1
+    assert "[production-deletion-protection]" in capsys.readouterr().out
+    # A --stack that contradicts the plan is refused, not obeyed.
+    assert policy_check.main(["--stack", "dev", "--plan", str(path)]) == 2
+    assert "stack prod, not dev" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="stack 'prod'"):
+        policy_check.check_plan(plan, policy_check.stack_facts("dev"))
 
 
 # ------------------------------------------------------------------------------ the pack as the CLI runs it

@@ -90,19 +90,33 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+# ECMA-262 (JSON Schema's pattern dialect) searches: anchored, so that the whole value must be a label.
+_DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A range the `meaning` column states for a whole number ("...; 60 to 86400"), a clause of its own.
+_MEANING_RANGE = re.compile(r"(?:^|; )([0-9][0-9,]*) to ([0-9][0-9,]*)(?:$|;)")
+# The `default` cell of a key the parser requires whenever its object is there (not "required (alicloud)": that one
+# is required only for one target, a rule across keys).
+REQUIRED = "required"
+
+
 def type_schema(type_text: str) -> dict[str, Any]:
     """The JSON Schema of a README `type` cell; {} where the cell names no checkable type."""
     text = type_text.strip()
     enum = re.findall(r"`([^`]+)`", text)
-    if enum and re.fullmatch(r"(`[^`]+`\s*\\?\|\s*)+`[^`]+`", text):
+    if enum and re.fullmatch(r"(`[^`]+` *\\?\| *)+`[^`]+`", text):
         return {"enum": enum}
     if text in ("bool",):
         return {"type": "boolean"}
-    if text in ("int", "int s"):
+    # A whole number with its unit: `int`, `int s`, `int /s` (connections per second).
+    if re.fullmatch(r"int( /?[a-z]+)?", text):
         return {"type": "integer"}
     if text in ("number", "int / number"):
         return {"type": "number"}
-    if text in ("text", "DNS label", "CIDR"):
+    if m := re.fullmatch(r"DNS label(?:, at most ([0-9]+))?", text):
+        # RFC 1123 label, as components/settings.py DNS_LABEL and every name pattern it narrows it to: lowercase
+        # alphanumerics and '-', alphanumeric at both ends, at most 63 characters (or the row's own limit).
+        return {"type": "string", "pattern": _DNS_LABEL, "maxLength": int(m.group(1) or 63)}
+    if text in ("text", "CIDR"):
         return {"type": "string"}
     if text in ("list of text", "list of CIDR", "list of CIDRs"):
         return {"type": "array", "items": {"type": "string"}}
@@ -144,7 +158,10 @@ def leaf_schema(key: str, described: dict[str, tuple[str, str, str]]) -> dict[st
     if key not in described:
         return {"description": "read by the settings but not described in the README's configuration reference"}
     type_text, default_cell, meaning = described[key]
-    schema = _nullable(type_schema(type_text))
+    schema = type_schema(type_text)
+    if schema.get("type") == "integer" and "minimum" not in schema and (m := _MEANING_RANGE.search(meaning)):
+        schema = {**schema, "minimum": int(m.group(1).replace(",", "")), "maximum": int(m.group(2).replace(",", ""))}
+    schema = _nullable(schema)
     schema["description"] = _plain(meaning) + (f" (default: {_plain(default_cell)})" if default_cell else "")
     known, default = _default(default_cell, described)
     if known:
@@ -171,7 +188,12 @@ def build_schema(readme: str, paths: set[str]) -> dict[str, Any]:
             return leaf_schema(node["$leaf"], described)
         children = {k: v for k, v in node.items() if k != "$leaf"}
         if list(children) == ["[]"]:
-            return {"type": ["array", "null"], "items": render(name, children["[]"])}
+            item = render(name, children["[]"])
+            # A list item (loadTest.runs[], rebalance.runs[]) is refused without the keys the README marks required
+            # (the parser reads them with required=True): an editor flags the missing key as the parser would.
+            required = sorted(k for k, v in children["[]"].items() if k != "$leaf" and "$leaf" in v and len(v) == 1
+                              and described.get(v["$leaf"], ("", "", ""))[1] == REQUIRED)
+            return {"type": ["array", "null"], "items": {**item, "required": required} if required else item}
         return {"type": ["object", "null"], "additionalProperties": False,
                 "properties": {k: render(k, v) for k, v in sorted(children.items())}}
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SECRET_TEXT = "[secret]"  # preview/engine.py SECRET_TEXT: what the offline plan shows for a Pulumi secret
 COMMENT_MARKER = "<!-- emqx-platform plan-diff -->"
@@ -74,12 +76,47 @@ class Plan:
 # ------------------------------------------------------------------------------------------- rendering plans
 
 
+def _mask_secret_objects(value: Any) -> bool:
+    """Every Kubernetes Secret in the value (a manifest, or a List's items) with its data values masked in place;
+    True when one was found."""
+    found = False
+    if isinstance(value, dict):
+        obj = cast(dict[str, Any], value)
+        if obj.get("kind") == "Secret":
+            found = True
+            for section in ("data", "stringData"):
+                if isinstance(obj.get(section), dict):
+                    obj[section] = {k: SECRET_TEXT for k in cast(dict[str, Any], obj[section])}
+        for v in obj.values():
+            found = _mask_secret_objects(v) or found
+    elif isinstance(value, list):
+        for v in cast(list[Any], value):
+            found = _mask_secret_objects(v) or found
+    return found
+
+
+def mask_manifest(text: str) -> str:
+    """The manifest with every Secret's data/stringData values shown as [secret], as the input table shows them:
+    the diff is posted where anyone can read it, and base64 `data` is plain text to anyone who decodes it."""
+    if "Secret" not in text:
+        return text
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return f"(a manifest that cannot be read as YAML and may hold a Secret: not shown, {len(text)} characters)\n"
+    if not _mask_secret_objects(documents):
+        return text
+    return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
 def read_plan(out_dir: Path) -> Plan:
     files: dict[str, str] = {}
     for folder in ("manifests", "user-data"):
         for path in sorted((out_dir / folder).glob("*")) if (out_dir / folder).is_dir() else []:
             # The preview numbers manifests in apply order: without the number, adding one does not rename the rest.
-            files[f"{folder}/{re.sub(r'^[0-9]+-', '', path.name)}"] = path.read_text()
+            text = path.read_text()
+            files[f"{folder}/{re.sub(r'^[0-9]+-', '', path.name)}"] = mask_manifest(text) if folder == "manifests" \
+                else text
     return Plan(json.loads((out_dir / "plan.json").read_text()), files)
 
 
@@ -249,9 +286,12 @@ def render(stack: str, base_ref: str, base: Plan, head: Plan) -> str:
             out.append("")
     if long_diffs:
         out += ["### Long values", "", "```diff", *[d.rstrip("\n") for d in long_diffs], "```", ""]
-    file_diffs = [unified(base.files.get(name, ""), head.files.get(name, ""), name)
-                  for name in sorted(set(base.files) | set(head.files))
-                  if base.files.get(name) != head.files.get(name)]
+    # Masked here too, not only where the files are read: a Plan built any other way never shows a Secret's data.
+    before_files = {n: mask_manifest(t) if n.startswith("manifests/") else t for n, t in base.files.items()}
+    after_files = {n: mask_manifest(t) if n.startswith("manifests/") else t for n, t in head.files.items()}
+    file_diffs = [unified(before_files.get(name, ""), after_files.get(name, ""), name)
+                  for name in sorted(set(before_files) | set(after_files))
+                  if before_files.get(name) != after_files.get(name)]
     if file_diffs:
         out += ["### Manifests and user data", "", "```diff", *[d.rstrip("\n") for d in file_diffs], "```", ""]
     outputs = [(p, o, n) for p, o, n in _output_changes(base, head)]
@@ -275,7 +315,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="origin/main", help="git ref to compare with (default: origin/main)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="plan-diff-") as scratch:
-        base = preview_at(args.base, args.stack, Path(scratch))
+        try:
+            base = preview_at(args.base, args.stack, Path(scratch))
+        except subprocess.CalledProcessError as error:
+            # A ref git does not know (a typo, or a shallow clone without the base commit): git's own reason.
+            reason = (str(error.stderr or "").strip().splitlines() or [f"git exit {error.returncode}"])[-1]
+            print(f"error: cannot check out --base {args.base}: {reason} (fetch it, or pass a ref `git rev-parse` "
+                  "knows)", file=sys.stderr)
+            return 2
         head = preview(REPO_ROOT, args.stack, Path(scratch) / "head-out")
     sys.stdout.write(render(args.stack, args.base, base, head))
     return 1 if head.error else 0

@@ -60,9 +60,18 @@ def _options(entry: Mapping[str, Any]) -> PolicyResourceOptions:
     )
 
 
+def _referenced(value: Any, by_id: Mapping[str, PolicyResource]) -> list[PolicyResource]:
+    """The resources whose ids an input holds (the input itself, or the items of a list input)."""
+    items = cast(list[Any], value) if isinstance(value, list) else [value]
+    return [by_id[v] for v in items if isinstance(v, str) and v in by_id]
+
+
 def check_plan(plan: Mapping[str, Any], facts: rules.StackFacts) -> list[Violation]:
     """Every violation of the pack's policies in an offline plan (preview/writers.plan_document)."""
     stack = str(plan.get("stack", facts.stack))
+    if stack != facts.stack:
+        # Another stack's facts would judge the plan by the wrong rules (dev's skip every production policy).
+        raise ValueError(f"the plan is of stack {stack!r}, the facts of stack {facts.stack!r}")
     entries = cast(list[Mapping[str, Any]], plan["resources"])
     policies = pack.policies(lambda: facts)
     found: list[Violation] = []
@@ -73,8 +82,14 @@ def check_plan(plan: Mapping[str, Any], facts: rules.StackFacts) -> list[Violati
                                   None, None, [], {})
         stack_resources.append(resource)
         by_name.setdefault(entry["name"], []).append(resource)
+    # The offline preview's id of a resource the program creates is "<name>-id" (preview/engine.py PreviewMocks
+    # new_resource); the plan keeps inputs, not property dependencies, so they are rebuilt from the ids an input
+    # holds, as the CLI's analyzer hands them over (pulumi_policy/policy.py property_dependencies).
+    by_id = {f"{entry['name']}-id": resource for entry, resource in zip(entries, stack_resources, strict=True)}
     for entry, resource in zip(entries, stack_resources, strict=True):
         resource.dependencies = [d for name in entry.get("dependencies", []) for d in by_name.get(name, [])]
+        resource.property_dependencies = {key: deps for key, value in cast(Mapping[str, Any], entry["inputs"]).items()
+                                          if (deps := _referenced(value, by_id))}
     for policy in policies:
         if isinstance(policy, ResourceValidationPolicy):
             for entry, resource in zip(entries, stack_resources, strict=True):
@@ -103,23 +118,41 @@ def stack_plan(stack: str, stacks_dir: Path = REPO_ROOT / "stacks") -> dict[str,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/policy_check.py", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--stack", default="dev", help="stack name: reads stacks/Pulumi.<stack>.yaml")
+    parser.add_argument("--stack", help="stack name: reads stacks/Pulumi.<stack>.yaml (default: the plan's stack "
+                        "with --plan, dev without)")
     parser.add_argument("--plan", type=Path, help="judge this plan.json instead of previewing the stack")
     args = parser.parse_args(argv)
+    stack: str = args.stack or "dev"
     try:
-        facts = stack_facts(args.stack)
-        plan = json.loads(args.plan.read_text()) if args.plan else stack_plan(args.stack)
+        plan = json.loads(args.plan.read_text()) if args.plan else None
+    except (OSError, ValueError) as error:
+        print(f"error: cannot read the plan {args.plan}: {error}", file=sys.stderr)
+        return 2
+    if plan is not None:
+        # The plan says which stack it is (preview/writers.plan_document): its facts, never a default stack's, judge
+        # it, or a production plan would be judged as dev and skip every production rule.
+        planned = plan.get("stack") if isinstance(plan, dict) else None
+        if not isinstance(planned, str) or not planned:
+            print(f"error: {args.plan} names no stack (\"stack\"); write it with `make preview`", file=sys.stderr)
+            return 2
+        if args.stack and args.stack != planned:
+            print(f"error: {args.plan} is the plan of stack {planned}, not {args.stack}; drop --stack or pass "
+                  f"--stack {planned}", file=sys.stderr)
+            return 2
+        stack = planned
+    try:
+        facts = stack_facts(stack)
+        plan = plan if plan is not None else stack_plan(stack)
     except Exception as error:  # the preview's own message: `make preview STACK=...` shows it in full
-        print(f"error: stack {args.stack} cannot be previewed: {error}\nhint: run `make preview STACK={args.stack}`",
+        print(f"error: stack {stack} cannot be previewed: {error}\nhint: run `make preview STACK={stack}`",
               file=sys.stderr)
         return 2
     violations = check_plan(plan, facts)
     for v in violations:
         print(v)
     print(f"policy pack {pack.PACK_NAME}: {len(rules.RULES)} policies, {len(plan['resources'])} resources, "
-          f"{len(violations)} violation(s) in stack {args.stack}")
+          f"{len(violations)} violation(s) in stack {stack}")
     return 1 if violations else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
