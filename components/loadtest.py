@@ -26,14 +26,28 @@ BENCH_IMAGE = f"emqx/emqtt-bench:{BENCH_TAG}"
 # The verifier: a stdlib-only Python script (components/render/loadtest_verifier.py) in a ConfigMap.
 VERIFIER_IMAGE = "python:3.13.9-slim"
 
+
+def images(registry: str | None) -> tuple[str, str]:
+    """(emqtt-bench, verifier) image references, from charts.imageRegistry's mirror when one is set: Docker Hub's
+    paths kept under it (<registry>/emqx/emqtt-bench, <registry>/library/python for the official image), the same
+    layout the charts' images get (workloads/operator.py, workloads/cert_manager.py)."""
+    if not registry:
+        return BENCH_IMAGE, VERIFIER_IMAGE
+    return f"{registry}/{BENCH_IMAGE}", f"{registry}/library/{VERIFIER_IMAGE}"
+
 # Share of a source address's ephemeral ports a pod plans to use: the rest covers sockets of clients that dropped and
 # reconnect while their old socket sits in TIME_WAIT (net.ipv4.tcp_fin_timeout of the profile bounds FIN_WAIT_2 only).
 PORT_FILL = 0.9
-# What one emqtt-bench pod asks for: an Erlang VM holding tens of thousands of idle MQTT clients needs about 40 KiB
+# What a full emqtt-bench pod asks for: an Erlang VM holding tens of thousands of idle MQTT clients needs about 40 KiB
 # each (emqtt process heap plus socket buffers at the profile's 4 KiB tcp_rmem/tcp_wmem defaults): 64k x 40 KiB is
-# about 2.5 GiB; CPU goes to connects and publishes.
+# about 2.5 GiB; CPU goes to connects and publishes. A pod with fewer clients asks for its share (pod_requests), so
+# a small run fits small nodes.
 POD_CPU_MILLI = 2000
 POD_MEMORY_MIB = 3072
+CLIENT_MEMORY_KIB = 40
+VM_MEMORY_MIB = 256  # the Erlang VM and emqtt-bench's own processes without clients
+MIN_POD_CPU_MILLI = 250
+FULL_POD_CLIENTS = 58_000  # about PORT_FILL of the default profile's 64,505 ports: the pod the full request is for
 # Node room kept for the kubelet, the node tuning DaemonSet and the CNI.
 NODE_RESERVED_CPU_MILLI = 500
 NODE_RESERVED_MEMORY_MIB = 2048
@@ -132,16 +146,39 @@ def plan_run(*, connections: int, publishers: int, subscribers: int, connect_rat
                    message_rate=rate, ramp_seconds=ramp)
 
 
-def pods_per_node(vcpu: int, memory_gib: float) -> int:
-    """Generator pods one load-generator node holds at the pods' requests."""
-    cpu = (vcpu * 1000 - NODE_RESERVED_CPU_MILLI) // POD_CPU_MILLI
-    memory = (int(memory_gib * 1024) - NODE_RESERVED_MEMORY_MIB) // POD_MEMORY_MIB
-    return max(0, min(cpu, memory))
+def pod_requests(clients: int) -> tuple[int, int]:
+    """(CPU millicores, memory MiB) a generator pod of `clients` asks for: the VM plus CLIENT_MEMORY_KIB per client
+    (in 64 MiB steps), and CPU in proportion to a full pod's, both capped at the full pod's request."""
+    memory = VM_MEMORY_MIB + math.ceil(clients * CLIENT_MEMORY_KIB / 1024 / 64) * 64
+    cpu = math.ceil(POD_CPU_MILLI * clients / FULL_POD_CLIENTS / 50) * 50
+    return min(POD_CPU_MILLI, max(MIN_POD_CPU_MILLI, cpu)), min(POD_MEMORY_MIB, memory)
 
 
-def nodes_for(pods: int, vcpu: int, memory_gib: float) -> int:
-    per_node = pods_per_node(vcpu, memory_gib)
-    return math.ceil(pods / per_node) if per_node else 0
+def largest_pod_clients(plan: RunPlan) -> int:
+    return max((p.clients for p in plan.pods), default=0)
+
+
+def pods_per_node(vcpu: int, memory_gib: float, clients: int = FULL_POD_CLIENTS) -> int:
+    """Generator pods of `clients` one node holds: at most one (the Job's required podAntiAffinity,
+    render/loadtest.py), so that a pod's planned share of source ports holds even where the CNI SNATs pod traffic
+    to the node's address; none when the node is too small for the pod's requests."""
+    cpu_request, memory_request = pod_requests(clients)
+    cpu = (vcpu * 1000 - NODE_RESERVED_CPU_MILLI) // cpu_request
+    memory = (int(memory_gib * 1024) - NODE_RESERVED_MEMORY_MIB) // memory_request
+    return 1 if min(cpu, memory) >= 1 else 0
+
+
+def nodes_for(pods: int, vcpu: int, memory_gib: float, clients: int = FULL_POD_CLIENTS) -> int:
+    """Load-generator nodes for a run's pods: one each, or 0 when the shape holds none."""
+    return pods if pods_per_node(vcpu, memory_gib, clients) else 0
+
+
+def connect_rate_fits(pod: BenchPod) -> bool:
+    """emqtt-bench 0.6.2 start/2 spreads a pod's clients over NoWorkers = max(schedulers, ceil(rate/1000)) workers,
+    or one per client when there are fewer clients, and asserts Interval = 1000 * NoWorkers div rate >= 1
+    (schemas/emqtt-bench/0.6.2/emqtt_bench.erl, `true = (Interval >= 1)`): it crashes unless
+    rate <= 1000 x clients."""
+    return pod.connect_rate <= 1000 * pod.clients
 
 
 def wait_for_ramp_seconds(plan: RunPlan) -> int:

@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pulumi
@@ -265,6 +265,9 @@ class LoadTestRun:
     username: str | None  # a user of mqttUsers, when the built-in database authenticates
     rate_tolerance: float
     max_dropped_ratio: float
+    # Where the run is in the config (loadTest.runs[i]), for problems found once the tuning profile is known. Not
+    # part of the run's content: moving a run in the list is not a new run (workloads/loadtest.py leaves it out).
+    key: str = field(default="", compare=False)
 
     def plan(self, per_source_limit: int) -> loadtest.RunPlan:
         return loadtest.plan_run(connections=self.connections, publishers=self.publishers,
@@ -699,7 +702,7 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                 # Overrides that contradict each other or the open-file limit the sizing needs.
                 for line in str(error).splitlines():
                     problems.items.append(line if line.startswith("tuning.") else f"tuning.nofile: {line}")
-        loadgen_pool = _load_test_pool(load_test, profile, loadgen_pool, problems)
+        loadgen_pool = _load_test_pool(load_test, profile, loadgen_pool, problems, existing)
         if (target == "alicloud" and cloud is not None and network_raw is not None and plan is not None
                 and not problems.about("cloud", "network")):
             # Every node the pools may hold at once: EMQX pools per zone (rounded up) with rollout room, system,
@@ -1462,6 +1465,20 @@ def _load_test(section: Section, emqx: EmqxSettings | None, existing: ExistingCl
             # dropped messages.
             problems.add(f"{key}.subscribers", "is 0, so every published message would be dropped",
                          "add subscribers whose topic matches the publishers' (the same pattern with %i)")
+        if publishers > subscribers and "%i" in topic:
+            # Publisher n publishes to the topic of subscriber n (both numbered from 1, components/loadtest.py): the
+            # publishers above the subscribers' count publish to topics nobody subscribes to, and EMQX counts those
+            # messages as dropped, which fails the verdict.
+            problems.add(f"{key}.publishers", f"{publishers:,} publishers but {subscribers:,} subscribers on a %i "
+                         "topic: the extra publishers' messages reach nobody and count as dropped",
+                         f"use at most {subscribers:,} publishers, or at least {publishers:,} subscribers")
+        if connections is not None and connect_rate > 1000 * connections:
+            # emqtt-bench 0.6.2 asserts a connect interval of at least 1 ms per worker (start/2: Interval =
+            # 1000 * NoWorkers div ConnRate, `true = (Interval >= 1)`, schemas/emqtt-bench/0.6.2/emqtt_bench.erl), so
+            # a pod may open at most 1000 connections per second per client it holds (loadtest.connect_rate_fits).
+            problems.add(f"{key}.connectRate", f"{connect_rate:,} connections/s for {connections:,} clients: "
+                         "emqtt-bench refuses to open more than 1,000 per second per client it holds",
+                         f"use at most {1000 * connections:,}")
         if bool(publishers) != bool(message_rate):
             problems.add(f"{key}.messageRate", f"{message_rate:,} messages/s with {publishers:,} publishers",
                          "set both publishers and messageRate, or neither")
@@ -1513,24 +1530,41 @@ def _load_test(section: Section, emqx: EmqxSettings | None, existing: ExistingCl
                                 subscribers=subscribers, topic=topic, message_rate=message_rate,
                                 payload_bytes=payload, qos=qos, duration_seconds=duration,
                                 target=target,  # type: ignore[arg-type]
-                                username=username, rate_tolerance=tolerance, max_dropped_ratio=dropped))
+                                username=username, rate_tolerance=tolerance, max_dropped_ratio=dropped, key=key))
     return tuple(runs)
 
 
 def _load_test_pool(runs: tuple[LoadTestRun, ...], profile: tuning.TuningProfile | None,
-                    pool: NodePoolSettings | None, problems: Problems) -> NodePoolSettings | None:
-    """The load-generator pool, switched on and sized for the largest run (runs go one after another)."""
-    if not runs or profile is None or pool is None:
+                    pool: NodePoolSettings | None, problems: Problems,
+                    existing: ExistingClusterSettings | None = None) -> NodePoolSettings | None:
+    """The load-generator pool, switched on and sized for the largest run (runs go one after another): one generator
+    pod per node (the Job's required podAntiAffinity, render/loadtest.py). On an existing cluster, each run's pods
+    must fit its nodes (existing.nodeShape)."""
+    if not runs or profile is None:
         return pool
     limit = loadtest.source_port_limit(profile)
-    pods = max(len(run.plan(limit).pods) for run in runs)
+    if existing is not None:
+        shape = existing.node_shape
+        for run in runs:
+            clients = loadtest.largest_pod_clients(run.plan(limit))
+            if not loadtest.pods_per_node(shape.vcpu, shape.memory_gib, clients):
+                cpu, memory = loadtest.pod_requests(clients)
+                problems.add(f"{run.key}.connections", f"the run's generator pods of {clients:,} clients ask for "
+                             f"{cpu}m CPU and {memory} MiB each, more than a {shape.vcpu} vCPU / "
+                             f"{shape.memory_gib:g} GiB node (existing.nodeShape) holds beside the kubelet's share",
+                             "test fewer connections, or run it on larger nodes (existing.nodeShape)")
+    if pool is None:
+        return pool
+    plans = [run.plan(limit) for run in runs]
+    pods = max(len(plan.pods) for plan in plans)
+    clients = max(loadtest.largest_pod_clients(plan) for plan in plans)
     shapes = [sizing.INSTANCE_SHAPES[t] for t in pool.instance_types if t in sizing.INSTANCE_SHAPES]
     if len(shapes) != len(pool.instance_types):
         problems.add("nodePools.loadgen.instanceTypes", "has types whose vCPU and memory are not in the sizing table",
                      "use listed types (components/sizing.py INSTANCE_SHAPES)")
         return pool
     smallest = min(shapes, key=lambda s: (s.vcpu, s.memory_gib))
-    nodes = loadtest.nodes_for(pods, smallest.vcpu, smallest.memory_gib)
+    nodes = loadtest.nodes_for(pods, smallest.vcpu, smallest.memory_gib, clients)
     if not pool.enabled:
         problems.add("nodePools.loadgen.enabled", "is false, but loadTest.runs need load generators",
                      "remove it, or remove the runs")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,11 +91,36 @@ def test_one_million_clients_through_one_address_need_eighteen_pods() -> None:
     assert max(p.clients for p in plan.pods) == math.ceil(1_000_000 / 18)
 
 
-def test_generator_nodes_follow_the_pods_requests() -> None:
-    # ecs.c7.2xlarge: 8 vCPU (7.5 after the node's share) / 2 vCPU per pod = 3; 16 GiB - 2 GiB / 3 GiB = 4.
-    assert loadtest.pods_per_node(8, 16) == 3
-    assert loadtest.nodes_for(4, 8, 16) == 2
-    assert loadtest.nodes_for(1, 2, 4) == 0  # too small for one pod
+def test_generator_nodes_hold_one_pod_each() -> None:
+    # Under flannel, pod traffic to the load balancer may leave with the node's address (SNAT), so two pods on a
+    # node would share one address's ports: one pod per node, however large the node.
+    assert loadtest.pods_per_node(8, 16) == 1
+    assert loadtest.pods_per_node(64, 256) == 1
+    assert loadtest.nodes_for(4, 8, 16) == 4
+    # A full pod (2 CPU) does not fit a 2 vCPU node after the node's 0.5 vCPU: a small pod does.
+    assert loadtest.nodes_for(1, 2, 4) == 0
+    assert loadtest.nodes_for(1, 2, 4, clients=1000) == 1
+
+
+def test_pod_requests_follow_the_clients_up_to_a_full_pod() -> None:
+    # 1,000 clients x 40 KiB = 39 MiB, in 64 MiB steps, on top of the VM's 256 MiB; CPU at its floor.
+    assert loadtest.pod_requests(1000) == (250, 320)
+    # 58,054 clients (PORT_FILL of the default profile): 2,268 MiB -> 2,304 + 256; CPU at the full pod's 2 vCPU.
+    assert loadtest.pod_requests(58_054) == (2000, 2560)
+    assert loadtest.pod_requests(10_000_000) == (loadtest.POD_CPU_MILLI, loadtest.POD_MEMORY_MIB)
+
+
+@settings(max_examples=300, deadline=None)
+@given(connections=st.integers(1, 2_000_000), pub_share=st.floats(0, 1), rate_share=st.floats(0, 1),
+       limit=st.integers(1, 64_512))
+def test_a_connect_rate_the_settings_accept_never_trips_emqtt_bench_s_interval_assertion(
+        connections: int, pub_share: float, rate_share: float, limit: int) -> None:
+    # The settings accept connectRate up to 1000 x connections (emqtt-bench start/2 asserts its 1 ms interval).
+    connect_rate = max(1, int(1000 * connections * rate_share))
+    publishers = int(connections * pub_share / 2)
+    plan = loadtest.plan_run(connections=connections, publishers=publishers, subscribers=publishers,
+                             connect_rate=connect_rate, message_rate=publishers, per_source_limit=limit)
+    assert all(loadtest.connect_rate_fits(p) for p in plan.pods)
 
 
 # --- settings -------------------------------------------------------------------------------------------------------
@@ -125,6 +152,31 @@ def test_runs_the_generators_or_the_verdict_cannot_do_are_refused(change: dict[s
     assert any(p.startswith(f"{key}:") for p in _problems(_with_runs({**RUN, **change})))
 
 
+def test_more_publishers_than_subscribers_on_a_numbered_topic_are_refused() -> None:
+    problems = _problems(_with_runs({**RUN, "publishers": 2000, "messageRate": 20_000}))
+    assert any(p.startswith("loadTest.runs[0].publishers:") and "at most 1,000" in p for p in problems)
+    # Without %i every subscriber gets every publisher's messages: nothing is dropped for want of a subscriber.
+    _parse(_with_runs({**RUN, "publishers": 2000, "messageRate": 20_000, "topic": "bench/all"}))
+
+
+def test_a_connect_rate_emqtt_bench_cannot_pace_is_refused() -> None:
+    # 10 clients at 20,000/s: emqtt-bench's per-worker interval 1000 x 10 div 20,000 is 0 ms, and start/2 crashes.
+    small = {"name": "tiny", "connections": 10, "connectRate": 20_000}
+    problems = _problems(_with_runs(small))
+    assert any(p.startswith("loadTest.runs[0].connectRate:") and "at most 10,000" in p for p in problems)
+    _parse(_with_runs({**small, "connectRate": 10_000}))
+
+
+def test_the_readme_example_run_passes_the_production_acl() -> None:
+    # prod's ACL lets a user publish and subscribe under devices/${username}/# only: the README's example topic must
+    # stay there (emqtt-bench fills %u with the client's username).
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Load tests"):]
+    topic = re.search(r"topic: *\"?([^\s\"]+)", section)
+    assert topic is not None
+    assert topic.group(1).startswith("devices/%u/")
+
+
 def test_two_runs_of_one_name_are_refused() -> None:
     assert any(p.startswith("loadTest.runs[1].name:") for p in _problems(_with_runs(RUN, RUN)))
 
@@ -135,6 +187,19 @@ def test_a_broker_that_admits_only_known_users_needs_a_user_for_the_generators()
     # A user needs the users' secret to come from.
     named = _with_runs({**RUN, "username": "bench"}, base=closed)
     assert any(p.startswith("loadTest.runs[0].username:") and "mqttUsers" in p for p in _problems(named))
+
+
+def test_a_run_whose_pods_cannot_fit_the_existing_nodes_is_refused() -> None:
+    # The local stack's nodes: 2 vCPU / 4 GiB, 1.5 vCPU / 2 GiB after the node's share.
+    existing = {"target": "existing", "cluster": {"kubernetesMinor": "1.33"},
+                "existing": {"nodeShape": {"vcpu": 2, "memoryGiB": 4}},
+                "emqx": {"capacity": {"connections": 60_000}, "auth": {"allowAnonymous": True}}}
+    # 1,000 clients in one pod (250m, 320 MiB) fit such a node.
+    _parse(_with_runs({"name": "small", "connections": 1000, "target": "inCluster"}, base=existing))
+    # 50,000 clients in one pod ask for 1.75 vCPU (2 vCPU x 50,000 / 58,000, in 50m steps): refused with the fix.
+    problems = _problems(_with_runs({"name": "big", "connections": 50_000, "target": "inCluster"}, base=existing))
+    about = [p for p in problems if p.startswith("loadTest.runs[0].connections:")]
+    assert about and "existing.nodeShape" in about[0] and "1750m CPU" in about[0]
 
 
 def test_an_existing_cluster_is_tested_in_the_cluster_only() -> None:
@@ -148,10 +213,10 @@ def test_an_existing_cluster_is_tested_in_the_cluster_only() -> None:
 def test_runs_switch_the_load_generator_pool_on_and_size_it() -> None:
     assert _parse(ALICLOUD).loadgen_pool.enabled is False
     pool = _parse(_with_runs(RUN)).loadgen_pool
-    # 1,000 subscribers (1 pod), 1,000 publishers (1 pod), 198,000 idle clients at 58,054 per pod (4 pods): 6 pods,
-    # 3 per ecs.c7.2xlarge: 2 nodes.
-    assert (pool.enabled, pool.count) == (True, 2)
-    small = {**_with_runs(RUN), "nodePools": {"loadgen": {"count": 1}}}
+    # 1,000 subscribers (1 pod), 1,000 publishers (1 pod), 198,000 idle clients at 58,054 per pod (4 pods): 6 pods.
+    # 3 per ecs.c7.2xlarge by their requests, but one per node so that no two share a node's address: 6 nodes.
+    assert (pool.enabled, pool.count) == (True, 6)
+    small = {**_with_runs(RUN), "nodePools": {"loadgen": {"count": 5}}}
     assert any(p.startswith("nodePools.loadgen.count:") for p in _problems(small))
     off = {**_with_runs(RUN), "nodePools": {"loadgen": {"enabled": False}}}
     assert any(p.startswith("nodePools.loadgen.enabled:") for p in _problems(off))
@@ -160,8 +225,11 @@ def test_runs_switch_the_load_generator_pool_on_and_size_it() -> None:
 # --- objects --------------------------------------------------------------------------------------------------------
 
 
+RUN_FIELDS: dict[str, Any] = {**RUN, "name": "r1"}
+
+
 def _spec(**changes: Any) -> render.RunSpec:
-    base: dict[str, Any] = dict(
+    base: dict[str, Any] = dict(run_fields=RUN_FIELDS,
         name="r1", namespace="emqx", emqx_name="emqx", emqx_secret="emqx-secrets", port=1883, tls=False,
         keepalive_seconds=60, topic="bench/%i", qos=1, payload_bytes=256, duration_seconds=300, username="bench",
         expected=Expected(connections=10_000, message_rate=1000.0, nodes=2, rate_tolerance=0.1,
@@ -186,14 +254,29 @@ def test_every_object_of_a_run_passes_strict_validation() -> None:
         assert validate_manifest(obj, "1.35") == [], obj["metadata"]["name"]
 
 
-def test_run_objects_are_named_from_their_content() -> None:
-    name = render.run_object_name(_spec(), PLAN)
+def test_run_objects_are_named_from_the_run_s_own_settings_only() -> None:
+    name = render.run_object_name(_spec())
     assert name.startswith("lt-r1-") and len(name) == len("lt-r1-") + 8
-    assert render.run_object_name(_spec(), PLAN) == name
-    assert render.run_object_name(_spec(duration_seconds=301), PLAN) != name
+    assert render.run_object_name(_spec()) == name
+    assert render.run_object_name(_spec(run_fields={**RUN_FIELDS, "durationSeconds": 301})) != name
+    # What the stack adds around the run does not make it a new run (and take the measurement again).
+    around = _spec(keepalive_seconds=30, emqx_nodes=5, port=8883, tls=True, emqx_name="other",
+                   bench_image="mirror.example.com/emqx/emqtt-bench:0.6.2")
+    assert render.run_object_name(around) == name
     # The longest run name still fits the job-name label (63).
-    longest = render.run_object_name(_spec(name="a" * 40), PLAN) + "-verify"
+    longest = render.run_object_name(_spec(name="a" * 40)) + "-verify"
     assert len(longest) <= 63
+
+
+def test_one_generator_pod_per_node_is_required() -> None:
+    job = render.bench_job(_spec(), PLAN, "lt-r1-x", placement=Placement(), sysctls=[], credentials_secret=None,
+                           timeout=100)
+    template = job["spec"]["template"]
+    [term] = template["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    # The term selects this run's generator pods (and so each pod itself, as a required anti-affinity must).
+    assert term["labelSelector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    assert term["labelSelector"]["matchLabels"]["emqx-platform/load-test"] == "lt-r1-x"
 
 
 def test_the_generator_job_is_indexed_one_pod_per_planned_pod() -> None:
@@ -210,7 +293,7 @@ def test_the_generator_job_is_indexed_one_pod_per_planned_pod() -> None:
 def test_the_program_runs_the_test_on_the_tuned_loadgen_pool(run_stack) -> None:
     rec = run_stack(_with_runs(RUN))
     pools = [r for r in rec.by_type("alicloud:cs/nodePool:NodePool") if r.inputs["nodePoolName"].endswith("-loadgen")]
-    assert len(pools) == 1 and pools[0].inputs["desiredSize"] == "2"
+    assert len(pools) == 1 and pools[0].inputs["desiredSize"] == "6"  # one node per generator pod
     assert pools[0].inputs["taints"] == [{"key": "emqx-platform/dedicated", "value": "loadgen",
                                           "effect": "NoSchedule"}]
     jobs = {r.inputs["metadata"]["name"]: r for r in rec.by_type("kubernetes:batch/v1:Job")}
@@ -255,3 +338,43 @@ def test_the_generators_password_reaches_them_from_a_secret_only(run_stack) -> N
     assert "mqttUsers" not in json.dumps(bench.inputs)  # the placeholder's password part
     script = bench.inputs["spec"]["template"]["spec"]["containers"][0]["command"][2]
     assert '--username offline-secret-emqx-platform --password "$BENCH_PASSWORD"' in script
+
+
+def test_an_edited_run_is_a_new_resource_and_its_verdict_outlives_it(run_stack) -> None:
+    rec = run_stack(_with_runs(RUN))
+    result = next(r for r in rec.by_type("kubernetes:core/v1:ConfigMap")
+                  if r.inputs["metadata"]["name"].endswith("-result"))
+    run_object = result.inputs["metadata"]["name"].removesuffix("-result")
+    # The Pulumi name carries the digest: an edited run is a new resource beside the old, not a replacement of it.
+    assert run_object in result.name
+    assert result.options["retainOnDelete"] is True
+    ours = [r for r in rec.resources if r.inputs.get("metadata", {}).get("name", "").startswith(run_object)]
+    assert len(ours) >= 7 and all(run_object in r.name for r in ours)
+    # Everything else of the run goes with it, and what the stack feeds a taken run is not applied again.
+    assert all(r.options.get("retainOnDelete") is not True for r in ours if r is not result)
+    for job in rec.by_type("kubernetes:batch/v1:Job"):
+        assert job.options["ignoreChanges"] == ["spec"]
+    edited = run_stack(_with_runs({**RUN, "durationSeconds": 900}))
+    assert not {r.name for r in ours} & {r.name for r in edited.resources}
+    # A change outside the run (the stack's keepalive) leaves its names alone.
+    around = run_stack({**_with_runs(RUN), "emqx": {**ALICLOUD["emqx"], "keepaliveSeconds": 30}})
+    assert {r.name for r in ours} <= {r.name for r in around.resources}
+
+
+def test_the_load_test_images_come_from_the_charts_mirror(run_stack) -> None:
+    rec = run_stack({**_with_runs(RUN), "charts": {"imageRegistry": "registry.example.com/mirror"}})
+    images = {r.inputs["metadata"]["name"].rsplit("-", 1)[1]:
+              r.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
+              for r in rec.by_type("kubernetes:batch/v1:Job")}
+    assert images == {"bench": "registry.example.com/mirror/emqx/emqtt-bench:0.6.2",
+                      "verify": "registry.example.com/mirror/library/python:3.13.9-slim"}
+
+
+@pytest.mark.parametrize("password", ["two words", "star*pass", "what?", "[abc]", "tab\tpass"])
+def test_a_password_the_bench_launcher_would_split_is_refused_without_saying_it(password: str) -> None:
+    from components.workloads import loadtest as workload
+
+    with pytest.raises(ValueError) as err:
+        workload._password(f"bench:{password}\n", "bench", "r1")
+    assert "bench" in str(err.value) and password not in str(err.value)
+    assert workload._password("bench:a-long-password_1.x\n", "bench", "r1") == "a-long-password_1.x"

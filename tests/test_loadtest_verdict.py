@@ -171,3 +171,81 @@ def test_a_failed_verdict_is_a_failed_job(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("RUN_FILE", "x")
     monkeypatch.setenv("EMQX_API", "x")
     assert verifier.main() == 1
+
+
+def _with(rows: list[dict[str, Any]], key: str, values: dict[str, int]) -> list[dict[str, Any]]:
+    return [{**r, key: values[r["node"]]} for r in rows]
+
+
+def test_messages_dropped_on_the_way_to_subscribers_count_as_dropped() -> None:
+    # delivery.dropped (EMQX v5.8.9 emqx_metrics.hrl: "Total number of discarded messages when sending", e.g. a full
+    # session queue) is apart from messages.dropped: 400 of 300,000 received is above 0.001.
+    before = Sample(BEFORE.time, BEFORE.stats, _with(BEFORE.metrics, "delivery.dropped", dict.fromkeys(NODES, 0)))
+    after = _after()
+    after = Sample(after.time, after.stats, _with(after.metrics, "delivery.dropped", {NODES[0]: 100, NODES[1]: 300}))
+    verdict = decide(EXPECTED, before, after)
+    assert not verdict.passed and any("delivery.dropped" in r for r in verdict.reasons)
+    assert verdict.numbers["delivery_dropped"] == 400
+
+
+@pytest.mark.parametrize(("delivered", "passes"), [(300_000, True), (200_000, False)])
+def test_with_subscribers_every_received_message_must_be_delivered(delivered: int, passes: bool) -> None:
+    expected = Expected(**{**EXPECTED.__dict__, "subscribers": 1000})
+    before = Sample(BEFORE.time, BEFORE.stats, _with(BEFORE.metrics, "messages.delivered", dict.fromkeys(NODES, 0)))
+    after = _after()
+    after = Sample(after.time, after.stats,
+                   _with(after.metrics, "messages.delivered", {NODES[0]: delivered // 2, NODES[1]: delivered // 2}))
+    verdict = decide(expected, before, after)
+    assert verdict.passed is passes, verdict.reasons
+
+
+def _script(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake: Any) -> list[dict[str, Any]]:
+    run = {"name": "r1", "expected": EXPECTED.__dict__, "wait_for_ramp_seconds": 600, "settle_seconds": 30,
+           "duration_seconds": 300}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    for key, value in {"RUN_FILE": str(tmp_path / "run.json"), "EMQX_API": "http://emqx-dashboard:18083/api/v5",
+                       "EMQX_DASHBOARD_PASSWORD": "pw"}.items():
+        monkeypatch.setenv(key, value)
+    clock = {"now": 0.0}
+    monkeypatch.setattr(verifier.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(verifier.time, "sleep", lambda s: clock.__setitem__("now", clock["now"] + s))
+    published: list[dict[str, Any]] = []
+    monkeypatch.setattr(verifier, "_request", fake)
+    monkeypatch.setattr(verifier, "_publish", published.append)
+    return published
+
+
+def _http_error(code: int) -> Exception:
+    import urllib.error
+
+    return urllib.error.HTTPError("http://emqx-dashboard:18083/api/v5/stats", code, "x", None, None)  # type: ignore[arg-type]
+
+
+def test_a_503_while_waiting_is_tried_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    received = iter([{NODES[0]: 1_000_000, NODES[1]: 2_000_000}, {NODES[0]: 1_150_000, NODES[1]: 2_150_000}])
+    failures = [_http_error(503)]
+
+    def fake(url: str, **_: object) -> Any:
+        if url.endswith("/login"):
+            return {"token": "t"}
+        if url.endswith("/stats"):
+            if failures:
+                raise failures.pop()
+            return _stats(HALF)
+        return _metrics(next(received))
+
+    published = _script(monkeypatch, tmp_path, fake)
+    assert verifier.main() == 0
+    assert published[0]["passed"] is True
+
+
+def test_an_error_without_a_verdict_writes_a_failing_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    def fake(url: str, **_: object) -> Any:
+        if url.endswith("/login"):
+            raise _http_error(401)  # not transient: a wrong password stays wrong
+        raise AssertionError(url)
+
+    published = _script(monkeypatch, tmp_path, fake)
+    assert verifier.main() == 1
+    assert published[0]["passed"] is False and "401" in published[0]["reasons"][0]
+    assert "pw" not in json.dumps(published)

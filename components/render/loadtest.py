@@ -1,8 +1,10 @@
 """Kubernetes objects of one load-test run: the emqtt-bench generators (an indexed Job), the verifier Job that
 decides the run from EMQX's counters, and the ConfigMaps and RBAC around them. Pure: dicts in, dicts out.
 
-Names come from the run's content (run_object_name), like Rebalance runs: a Job's pod template cannot change after
-creation, and a run is a measurement taken once, so an edited run is a new set of objects and nothing is updated.
+Names come from the run's own settings and the pinned images (run_object_name), like Rebalance runs: a Job's pod
+template cannot change after creation, and a run is a measurement taken once, so an edited run is a new set of
+objects. What the stack adds around a run (keepalive, node count, tuning, the verifier's code) is left out of the name:
+changing it must not take the measurement again (workloads/loadtest.py keeps existing objects as they are).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import json
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +51,19 @@ class RunSpec:
     username: str | None
     expected: loadtest_verifier.Expected
     emqx_nodes: int
+    # The run's own settings (settings.LoadTestRun as a dict): the only content its name is digested from.
+    run_fields: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    # Where the images are pulled from: charts.imageRegistry's mirror, or Docker Hub.
+    bench_image: str = loadtest.BENCH_IMAGE
+    verifier_image: str = loadtest.VERIFIER_IMAGE
 
 
-def run_object_name(spec: RunSpec, plan: RunPlan) -> str:
-    """lt-<run>-<digest of everything the run does>: an edit of any of it is a new run."""
-    content = {"spec": asdict(spec), "plan": asdict(plan), "bench": loadtest.BENCH_IMAGE,
-               "verifier": loadtest.VERIFIER_IMAGE, "script": hashlib.sha256(VERIFIER_SOURCE.read_bytes()).hexdigest()}
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
+def run_object_name(spec: RunSpec) -> str:
+    """lt-<run>-<digest of the run's own settings and the pinned images>: an edit of the run is a new run, a change
+    around it (keepalive, EMQX nodes, tuning, a mirror for the images, the verifier's code) is not."""
+    content = {"run": dict(spec.run_fields), "name": spec.name, "bench": loadtest.BENCH_IMAGE,
+               "verifier": loadtest.VERIFIER_IMAGE}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"lt-{spec.name}-{digest}"
 
 
@@ -120,7 +128,7 @@ def run_document(spec: RunSpec, plan: RunPlan) -> dict[str, Any]:
 def manifests(spec: RunSpec, plan: RunPlan, *, placement: Placement, sysctls: Sequence[Mapping[str, str]],
               credentials_secret: str | None) -> list[dict[str, Any]]:
     """Every object of the run, in the order they are needed."""
-    run_object = run_object_name(spec, plan)
+    run_object = run_object_name(spec)
     result, script, account = f"{run_object}-result", f"{run_object}-verifier", f"{run_object}-verify"
     timeout = loadtest.timeout_seconds(plan, spec.duration_seconds)
     document = json.dumps(run_document(spec, plan), indent=2, sort_keys=True)
@@ -160,23 +168,28 @@ def bench_job(spec: RunSpec, plan: RunPlan, run_object: str, *, placement: Place
         env.append({"name": "BENCH_PASSWORD",
                     "valueFrom": {"secretKeyRef": {"name": credentials_secret, "key": "password"}}})
     pod_labels = {**LABELS, "emqx-platform/load-test": run_object, "emqx-platform/load-test-part": "bench"}
+    cpu, memory = loadtest.pod_requests(loadtest.largest_pod_clients(plan))
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         # The client-side profile: the same pod sysctls as EMQX's (ip_local_port_range gives each pod address its
         # ephemeral ports; small default TCP buffers for many idle clients), from components/tuning.py.
         "securityContext": {"runAsNonRoot": True, "runAsUser": BENCH_UID, "runAsGroup": BENCH_UID,
                             "sysctls": [dict(s) for s in sysctls]},
-        # Generators spread over the load-generator nodes, so one node's NIC or conntrack table is not the limit.
-        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
-                                       "whenUnsatisfiable": "ScheduleAnyway",
-                                       "labelSelector": {"matchLabels": pod_labels}}],
+        # One generator pod per node, required: under flannel (ACK's default network plugin) traffic that leaves the
+        # pod network may be SNATed to the node's address (flannel --ip-masq), so pods on one node could share one
+        # source address and its ephemeral ports towards the load balancer, and the per-address plan would not hold.
+        # With one pod per node, a pod's share holds whether or not its traffic is SNATed. The pool is sized for it
+        # (settings._load_test_pool).
+        "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": pod_labels}}]}},
         "containers": [{
             "name": "emqtt-bench",
-            "image": loadtest.BENCH_IMAGE,
+            "image": spec.bench_image,
             "command": ["/bin/bash", "-c", bench_script(spec, plan)],
             "env": env,
-            "resources": {"requests": {"cpu": f"{loadtest.POD_CPU_MILLI}m", "memory": f"{loadtest.POD_MEMORY_MIB}Mi"},
-                          "limits": {"memory": f"{loadtest.POD_MEMORY_MIB}Mi"}},
+            # Every index gets the largest pod's requests (one pod template per Job).
+            "resources": {"requests": {"cpu": f"{cpu}m", "memory": f"{memory}Mi"},
+                          "limits": {"memory": f"{memory}Mi"}},
             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         }],
         "terminationGracePeriodSeconds": 10,
@@ -221,7 +234,7 @@ def verify_job(spec: RunSpec, run_object: str, *, script: str, result: str, acco
                     "securityContext": {"runAsNonRoot": True, "runAsUser": NOBODY, "runAsGroup": NOBODY},
                     "containers": [{
                         "name": "verify",
-                        "image": loadtest.VERIFIER_IMAGE,
+                        "image": spec.verifier_image,
                         "command": ["python", "/verifier/verify.py"],
                         "env": [
                             {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},

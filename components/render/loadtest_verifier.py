@@ -11,6 +11,9 @@ The responses read (EMQX v5.8.9 and e5.10.3 alike, apps/emqx_management):
   "packets.connack.error", ...} (emqx_mgmt_api_metrics.erl cluster_metrics/1 drops nodes whose RPC failed). These
   counters only grow while a node runs; a value that went down means the node restarted during the run.
 The aggregated forms are not used: they sum whatever nodes answered, so a missing node looks like lower load.
+Counter names as EMQX v5.8.9 declares them (apps/emqx/include/emqx_metrics.hrl): `delivery.dropped` is the total of
+messages discarded on the way to a subscriber (its `delivery.dropped.*` are that total's breakdown, so only the total
+is counted), `messages.delivered` counts each message handed to a subscription.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import ssl
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,7 +31,12 @@ from typing import Any
 CONNECTIONS = "live_connections.count"
 RECEIVED = "messages.received"
 DROPPED = "messages.dropped"
+DELIVERY_DROPPED = "delivery.dropped"
+DELIVERED = "messages.delivered"
 REJECTED = "packets.connack.error"
+# How long a sample of the window may be retried through failing requests (a node restarting, a rollout's 503s).
+SAMPLE_RETRY_SECONDS = 120
+RETRY_PAUSE_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Expected:
     nodes: int  # EMQX nodes that must answer
     rate_tolerance: float  # the measured rate may differ from message_rate by this share
     max_dropped_ratio: float  # dropped messages per received message; rejected connects per connection
+    subscribers: int = 0  # with subscribers, every received message must be delivered at least once
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def decide(expected: Expected, before: Sample, after: Sample) -> Verdict:
         reasons.append("the window has no length")
         return Verdict(False, reasons, numbers)
     start, end = _by_node(before.metrics), _by_node(after.metrics)
-    deltas = {RECEIVED: 0, DROPPED: 0, REJECTED: 0}
+    deltas = {RECEIVED: 0, DROPPED: 0, DELIVERY_DROPPED: 0, DELIVERED: 0, REJECTED: 0}
     for node in sorted(set(start) & set(end)):
         for key in deltas:
             a, b = _number(start[node], key), _number(end[node], key)
@@ -98,14 +108,23 @@ def decide(expected: Expected, before: Sample, after: Sample) -> Verdict:
             else:
                 deltas[key] += b - a
     rate = deltas[RECEIVED] / elapsed
+    delivered_rate = deltas[DELIVERED] / elapsed
+    dropped = deltas[DROPPED] + deltas[DELIVERY_DROPPED]
     numbers.update(window_seconds=elapsed, message_rate=rate, expected_message_rate=expected.message_rate,
-                   dropped=deltas[DROPPED], rejected_connects=deltas[REJECTED])
+                   delivered_rate=delivered_rate, dropped=deltas[DROPPED], delivery_dropped=deltas[DELIVERY_DROPPED],
+                   rejected_connects=deltas[REJECTED])
     allowed = expected.rate_tolerance * expected.message_rate
     if expected.message_rate > 0 and abs(rate - expected.message_rate) > allowed:
         reasons.append(f"received {rate:,.1f} messages/s, outside {expected.rate_tolerance:.0%} of the planned "
                        f"{expected.message_rate:,.1f}")
-    if deltas[DROPPED] > expected.max_dropped_ratio * max(deltas[RECEIVED], 1):
-        reasons.append(f"{deltas[DROPPED]:,} messages dropped of {deltas[RECEIVED]:,} received, above the "
+    if expected.subscribers and expected.message_rate > 0 and delivered_rate < rate * (1 - expected.rate_tolerance):
+        # Each received message reaches at least one subscriber (a %i topic pairs them one to one; a shared topic
+        # reaches every subscriber): fewer deliveries than that means subscribers did not get them.
+        reasons.append(f"delivered {delivered_rate:,.1f} messages/s to subscribers, below the {rate:,.1f} received "
+                       f"less {expected.rate_tolerance:.0%}")
+    if dropped > expected.max_dropped_ratio * max(deltas[RECEIVED], 1):
+        reasons.append(f"{dropped:,} messages dropped ({deltas[DROPPED]:,} {DROPPED}, {deltas[DELIVERY_DROPPED]:,} "
+                       f"{DELIVERY_DROPPED}) of {deltas[RECEIVED]:,} received, above the "
                        f"{expected.max_dropped_ratio:g} threshold")
     if deltas[REJECTED] > expected.max_dropped_ratio * expected.connections:
         reasons.append(f"{deltas[REJECTED]:,} connects refused (CONNACK with an error), above the "
@@ -153,25 +172,58 @@ def _publish(result: dict[str, Any]) -> None:
              context=context)
 
 
-def main() -> int:
-    run = json.load(open(os.environ["RUN_FILE"]))  # noqa: SIM115
+def _transient(error: Exception) -> bool:
+    """A request worth trying again: the API unreachable for a moment, or answering 5xx/429 (a node restarting, a
+    rollout in progress). A 4xx is an answer (a wrong password stays wrong)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code >= 500 or error.code == 429
+    return isinstance(error, urllib.error.URLError | TimeoutError | ConnectionError)
+
+
+def _sample_until(api: str, deadline: float, *, metrics: bool = True) -> Sample:
+    """A sample, trying again through transient failures until the deadline; the last failure is raised then."""
+    while True:
+        try:
+            return _sample(api, metrics=metrics)
+        except Exception as error:
+            if not _transient(error) or time.monotonic() > deadline:
+                raise
+            print(f"EMQX API: {error}; trying again", flush=True)
+            time.sleep(RETRY_PAUSE_SECONDS)
+
+
+def _run(run: dict[str, Any]) -> Verdict:
     expected = Expected(**run["expected"])
     api = os.environ["EMQX_API"]
     deadline = time.monotonic() + run["wait_for_ramp_seconds"]
     while True:
-        held = sum(_number(r, CONNECTIONS) or 0 for r in _by_node(_sample(api, metrics=False).stats).values())
+        held = sum(_number(r, CONNECTIONS) or 0
+                   for r in _by_node(_sample_until(api, deadline, metrics=False).stats).values())
         print(f"{held} of {expected.connections} connections", flush=True)
         if held >= expected.connections or time.monotonic() > deadline:
             break
         time.sleep(10)
     time.sleep(run["settle_seconds"])
-    before = _sample(api)
+    before = _sample_until(api, time.monotonic() + SAMPLE_RETRY_SECONDS)
     time.sleep(run["duration_seconds"])
-    after = _sample(api)
-    verdict = decide(expected, before, after)
+    after = _sample_until(api, time.monotonic() + SAMPLE_RETRY_SECONDS)
+    return decide(expected, before, after)
+
+
+def main() -> int:
+    run = json.load(open(os.environ["RUN_FILE"]))  # noqa: SIM115
+    try:
+        verdict = _run(run)
+    except Exception as error:
+        # No verdict from the counters: the run fails, and says why where its verdict would be.
+        verdict = Verdict(False, [f"the verifier could not finish: {type(error).__name__}: {error}"])
     result = {"run": run["name"], **asdict(verdict)}
     print(json.dumps(result, indent=2), flush=True)
-    _publish(result)
+    try:
+        _publish(result)
+    except Exception as error:
+        print(f"could not write the verdict into the result ConfigMap: {error}", file=sys.stderr, flush=True)
+        return 1
     return 0 if verdict.passed else 1
 
 

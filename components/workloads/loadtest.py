@@ -2,13 +2,18 @@
 
 Runs go one after another, in the order listed: each waits for the previous run's verdict, so two runs never share
 the cluster. pulumi-kubernetes waits for each Job's Complete condition and fails the update as soon as a Job reports
-Failed (batch/v1 Job await), so a failed verdict fails `pulumi up`. Each object is named from the run's content, so a
-run that has passed is left alone by later updates and an edited run is a new one.
+Failed (batch/v1 Job await), so a failed verdict fails `pulumi up`. Each object (and its Pulumi resource) is named
+from the run's own settings, so an edited run is a new set of resources beside the old ones, not a replacement; a
+change around the run (keepalive, tuning, the load balancer's address) is ignored on objects that exist, so a run
+that has been taken is not taken again. The result ConfigMap is kept when its run goes (retainOnDelete): the verdict
+outlives the run's removal from the config.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -30,6 +35,7 @@ def run_spec(run: LoadTestRun, settings: Settings) -> render.RunSpec:
     emqx = settings.emqx
     plain = settings.load_balancer.allow_plain_text if run.target == "loadBalancer" else not emqx.auth.certificates_only
     plan = run.plan(loadtest.source_port_limit(settings.tuning))
+    bench_image, verifier_image = loadtest.images(settings.charts.image_registry)
     return render.RunSpec(
         name=run.name, namespace=emqx.namespace, emqx_name=emqx.name, emqx_secret=f"{emqx.name}-secrets",
         port=MQTT_PORT if plain else MQTTS_PORT, tls=not plain, keepalive_seconds=emqx.keepalive_seconds,
@@ -37,9 +43,19 @@ def run_spec(run: LoadTestRun, settings: Settings) -> render.RunSpec:
         username=run.username,
         expected=Expected(connections=run.connections, message_rate=plan.message_rate,
                           nodes=settings.sizing.cores + settings.sizing.replicants,
-                          rate_tolerance=run.rate_tolerance, max_dropped_ratio=run.max_dropped_ratio),
+                          rate_tolerance=run.rate_tolerance, max_dropped_ratio=run.max_dropped_ratio,
+                          subscribers=run.subscribers),
         emqx_nodes=settings.sizing.cores + settings.sizing.replicants,
+        run_fields={k: v for k, v in asdict(run).items() if k != "key"},
+        bench_image=bench_image, verifier_image=verifier_image,
     )
+
+
+# What the image's launcher cannot pass on intact: emqtt-bench 0.6.2's bin/emqtt_bench (the image's ENTRYPOINT, which
+# the generator script calls) ends in `exec ... escript ... $@` with $@ unquoted, so the shell splits the password at
+# whitespace and expands glob characters in it (github.com/emqx/emqtt-bench, tag 0.6.2, bin/emqtt_bench).
+# The shell splits at IFS (space, tab, newline by default): the ASCII whitespace is named, not \s.
+UNSAFE_PASSWORD = re.compile(r"[ \t\n\r\v\f*?\[]")
 
 
 def _password(users: str, username: str, run: str) -> str:
@@ -48,6 +64,11 @@ def _password(users: str, username: str, run: str) -> str:
         # Said, not raised: an offline preview holds a placeholder for mqttUsers. On the cluster the generators'
         # connects are then refused, and the verdict fails on connections and refused connects.
         pulumi.log.warn(f"loadTest run {run}: user {username!r} is not in mqttUsers, so its clients will be refused")
+    elif UNSAFE_PASSWORD.search(found[0]):
+        # Raised inside the secret's apply, so `pulumi up` fails with this message; the password itself is not said.
+        raise ValueError(f"loadTest.runs {run}.username: the password of mqttUsers user {username!r} has whitespace "
+                         "or one of * ? [, which emqtt-bench 0.6.2's launcher splits or expands (bin/emqtt_bench "
+                         "passes $@ unquoted); give the load-test user a password without them")
     return found[0] if found else ""
 
 
@@ -67,7 +88,7 @@ class LoadTests(pulumi.ComponentResource):
             placement = Placement(node_selector=selector, tolerations=tolerations)
         for run in settings.load_test:
             spec, plan = run_spec(run, settings), run.plan(limit)
-            run_object = render.run_object_name(spec, plan)
+            run_object = render.run_object_name(spec)
             host: pulumi.Input[str]
             if run.target == "loadBalancer":
                 # The load balancer's address (settings refuse this target where the stack has none of its own).
@@ -82,7 +103,7 @@ class LoadTests(pulumi.ComponentResource):
                 credentials = f"{run_object}-credentials"
                 username = run.username
                 created.append(k8s.core.v1.Secret(
-                    f"{name}-{run.name}-credentials",
+                    f"{name}-{run_object}-credentials",
                     metadata={"name": credentials, "namespace": spec.namespace, "labels": dict(render.LABELS)},
                     type="Opaque",
                     string_data={"password": pulumi.Output.secret(settings.mqtt_users).apply(
@@ -92,9 +113,15 @@ class LoadTests(pulumi.ComponentResource):
                                         credentials_secret=credentials):
                 kind, object_name = obj["kind"], obj["metadata"]["name"]
                 suffix = object_name[len(run_object) + 1:]
-                resource_name = f"{name}-{run.name}-{suffix}-{kind.lower()}"
+                # The digest in the resource name: an edited run is a new resource, never a replacement that would
+                # delete the old run's verdict.
+                resource_name = f"{name}-{run_object}-{suffix}-{kind.lower()}"
+                # A run taken is left as it is: what the stack feeds it (load balancer address, keepalive, tuning,
+                # the verifier's code) may change later without replacing a Job, which would take the run again.
+                keep = {"Job": ["spec"], "ConfigMap": ["data"]}.get(kind, [])
                 these = pulumi.ResourceOptions(parent=self, provider=platform.provider,
-                                               depends_on=[*previous, *created])
+                                               depends_on=[*previous, *created], ignore_changes=keep,
+                                               retain_on_delete=suffix == "result")
                 if kind == "Job":
                     if suffix == "bench":
                         env = obj["spec"]["template"]["spec"]["containers"][0]["env"]
