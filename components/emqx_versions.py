@@ -1,10 +1,10 @@
 """Which EMQX release a stack runs, and what that release allows (image, CR kind, replicants, licence).
 
-Facts (shared/reference/FACTS.md, section 2): 5.8.x is the last Apache-2.0 line (image emqx/emqx); from 5.9.0 the one
-image emqx/emqx is under the Business Source License and refuses to cluster without a licence key; core + replicant
-is Enterprise-only since 5.8.0 (apps/emqx_conf/src/emqx_conf_schema.erl, v5.8.9: "Node role 'replicant' is only
-allowed in Enterprise edition since 5.8.0"; open-source 5.1 to 5.7 run them); the operator's v2beta1 EMQX kind
-serves 5.1.1 and later, its v1beta4 kinds 4.4.14 up to below 5.0.
+Facts (EMQX's release notes and its licence change in 5.9.0): 5.8.x is the last Apache-2.0 line (image emqx/emqx);
+from 5.9.0 the one image emqx/emqx is under the Business Source License and refuses to cluster without a licence
+key; core + replicant is Enterprise-only since 5.8.0 (apps/emqx_conf/src/emqx_conf_schema.erl, v5.8.9: "Node role
+'replicant' is only allowed in Enterprise edition since 5.8.0"; open-source 5.1 to 5.7 run them); the operator's
+v2beta1 EMQX kind serves 5.1.1 and later, its v1beta4 kinds 4.4.14 up to below 5.0.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Records every file the test session opens beside the repository (e.g. a `../shared` that only the authors'
-machines have). A clone has nothing beside it, so conftest.py fails the session on any such read."""
+"""Records every file the test session opens beside the repository (e.g. a sibling folder of reference material
+that only the authors' machines have). A clone has nothing beside it, so conftest.py fails the session on any such
+read."""
 
 from __future__ import annotations
 

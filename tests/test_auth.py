@@ -14,7 +14,7 @@ from pyhocon import ConfigFactory
 from components.render import auth
 from components.render.emqx import emqx_enterprise_v4_spec, emqx_spec, hocon
 from components.settings import AclRule, AuthSettings, HttpAuthSettings, JwtSettings, X509Settings
-from tests.test_emqx_render import INPUTS
+from tests.test_emqx_render import INPUTS, hocon_leaves
 from tests.test_settings import ALICLOUD, ENTERPRISE, ok, one_about, problems, with_changes
 from tests.validators import validate_manifest
 
@@ -177,14 +177,6 @@ def _inputs(settings: AuthSettings, users: bool = False) -> auth.AuthInputs:
     return auth.AuthInputs(settings=settings, users_secret="emqx-secrets" if users else None, acl_config_map="emqx-acl")
 
 
-def _leaves(tree: Any, prefix: str = "") -> set[str]:
-    out: set[str] = set()
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        out |= _leaves(value, path + ".") if hasattr(value, "items") else {path}
-    return out
-
-
 def _kind(authenticator: Any) -> str:
     if authenticator.get("use_jwks", False):
         return "jwks"
@@ -208,11 +200,11 @@ def test_every_auth_key_exists_in_emqxs_schema(settings: AuthSettings) -> None:
     for users in (False, True):
         conf: Any = ConfigFactory.parse_string(hocon(replace(INPUTS, auth=_inputs(settings, users))))
         for authenticator in conf.get_list("authentication"):
-            leaves = _leaves(authenticator)
+            leaves = hocon_leaves(authenticator)
             assert leaves <= AUTHENTICATOR_KEYS[_kind(authenticator)], leaves - AUTHENTICATOR_KEYS[_kind(authenticator)]
         for source in conf.get_list("authorization.sources"):
             assert set(source) <= SOURCE_KEYS
-        ours = {leaf for leaf in _leaves(conf) if not leaf.startswith(("authentication", "license."))}
+        ours = {leaf for leaf in hocon_leaves(conf) if not leaf.startswith(("authentication", "license."))}
         ours = {leaf for leaf in ours if not (leaf.startswith("listeners.") and leaf.split(".", 3)[3] in (
             "bind", "acceptors", "max_connections", "max_conn_rate", "tcp_options.backlog", "ssl_options.certfile",
             "ssl_options.keyfile"))}

@@ -20,6 +20,8 @@ from components.config_reader import Section
 from components.render.emqx import ServiceBinding, emqx_spec
 from components.settings import Settings, parse
 from tests.test_emqx_render import INPUTS
+from tests.test_readme import documented_keys
+from tools import config_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -48,18 +50,16 @@ def _settings(values: dict[str, Any]) -> Settings:
 # --- the README's configuration reference ----------------------------------------------------------------------
 
 
-def _cells(row: str) -> list[str]:
-    # `a` \| `b` inside a cell is one cell.
-    return [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+# The README table is read by the one parser the schema generator and tests/test_readme.py use.
+_cells = config_schema.readme_cells
 
 
 def _rows() -> list[str]:
-    table = README.split("<!-- config-reference", 1)[1].split("\n\n", 2)[1]
-    return [r for r in table.splitlines() if r.startswith("|")][2:]
+    return config_schema.readme_table_rows(README)
 
 
 def _documented_keys() -> set[str]:
-    return {k for row in _rows() for k in re.findall(r"`([^`]+)`", _cells(row)[0])}
+    return documented_keys()
 
 
 def readme_defaults() -> dict[str, Any]:

@@ -209,17 +209,17 @@ EMQX_LISTENER_KEYS = frozenset({
 })
 
 
-def _leaves(tree: Any, prefix: str = "") -> set[str]:
+def hocon_leaves(tree: Any, prefix: str = "") -> set[str]:
     out: set[str] = set()
     for key, value in tree.items():
         path = f"{prefix}{key}"
-        out |= _leaves(value, path + ".") if hasattr(value, "items") else {path}
+        out |= hocon_leaves(value, path + ".") if hasattr(value, "items") else {path}
     return out
 
 
 def test_every_hocon_key_exists_in_emqxs_schema() -> None:
     for inputs in (INPUTS, replace(INPUTS, acceptors=32, license_from_file=False), replace(INPUTS, with_license=False)):
-        leaves = _leaves(ConfigFactory.parse_string(hocon(inputs)))
+        leaves = hocon_leaves(ConfigFactory.parse_string(hocon(inputs)))
         for leaf in leaves:
             if leaf == "license.key":
                 continue

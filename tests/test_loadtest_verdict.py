@@ -126,16 +126,8 @@ def test_the_verifier_script_runs_on_the_standard_library_alone() -> None:
 
 def test_the_script_samples_after_the_ramp_and_exits_with_the_verdict(monkeypatch: pytest.MonkeyPatch,
                                                                        tmp_path: Any) -> None:
-    run = {"name": "r1", "expected": {"connections": 100_000, "message_rate": 1000.0, "nodes": 2,
-                                      "rate_tolerance": 0.1, "max_dropped_ratio": 0.001},
-           "wait_for_ramp_seconds": 600, "settle_seconds": 30, "duration_seconds": 300}
-    (tmp_path / "run.json").write_text(json.dumps(run))
-    for key, value in {"RUN_FILE": str(tmp_path / "run.json"), "EMQX_API": "http://emqx-dashboard:18083/api/v5",
-                       "EMQX_DASHBOARD_PASSWORD": "pw"}.items():
-        monkeypatch.setenv(key, value)
-    clock = {"now": 0.0}
-    monkeypatch.setattr(verifier.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(verifier.time, "sleep", lambda s: clock.__setitem__("now", clock["now"] + s))
+    expected = {"connections": 100_000, "message_rate": 1000.0, "nodes": 2, "rate_tolerance": 0.1,
+                "max_dropped_ratio": 0.001}
     ramp = [{NODES[0]: 10_000, NODES[1]: 10_000}, HALF]  # still connecting, then at the target
     received = iter([{NODES[0]: 1_000_000, NODES[1]: 2_000_000}, {NODES[0]: 1_150_000, NODES[1]: 2_150_000}])
     calls: list[str] = []
@@ -149,9 +141,7 @@ def test_the_script_samples_after_the_ramp_and_exits_with_the_verdict(monkeypatc
             return _stats(ramp.pop(0) if len(ramp) > 1 else ramp[0])
         return _metrics(next(received)) if "metrics" in url else None
 
-    published: list[dict[str, Any]] = []
-    monkeypatch.setattr(verifier, "_request", fake)
-    monkeypatch.setattr(verifier, "_publish", published.append)
+    published = _script(monkeypatch, tmp_path, fake, expected)
     assert verifier.main() == 0
     assert published[0]["passed"] is True and published[0]["run"] == "r1"
     # Logged in again for every sample (tokens expire), and the window is the configured 300 s.
@@ -199,9 +189,12 @@ def test_with_subscribers_every_received_message_must_be_delivered(delivered: in
     assert verdict.passed is passes, verdict.reasons
 
 
-def _script(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake: Any) -> list[dict[str, Any]]:
-    run = {"name": "r1", "expected": EXPECTED.__dict__, "wait_for_ramp_seconds": 600, "settle_seconds": 30,
-           "duration_seconds": 300}
+def _script(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, fake: Any,
+            expected: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The verifier script's environment: its run file, a clock that advances only when it sleeps, `fake` for
+    EMQX's API; returns the verdicts it publishes."""
+    run = {"name": "r1", "expected": expected or EXPECTED.__dict__, "wait_for_ramp_seconds": 600,
+           "settle_seconds": 30, "duration_seconds": 300}
     (tmp_path / "run.json").write_text(json.dumps(run))
     for key, value in {"RUN_FILE": str(tmp_path / "run.json"), "EMQX_API": "http://emqx-dashboard:18083/api/v5",
                        "EMQX_DASHBOARD_PASSWORD": "pw"}.items():

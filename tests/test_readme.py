@@ -2,45 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from components.config_reader import Section
-from components.settings import SECRET_KEYS, parse
+from components.settings import SECRET_KEYS
+from tools import config_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def documented_keys() -> set[str]:
-    text = (ROOT / "README.md").read_text()
-    table = text.split("<!-- config-reference", 1)[1].split("\n\n", 2)[1]
-    keys: set[str] = set()
-    for row in table.splitlines()[2:]:
-        cell = row.split("|")[1]
-        for name in re.findall(r"`([^`]+)`", cell):
-            if name.startswith("."):  # `a.b` / `.c` shorthand: a sibling of the first key in the cell
-                first = re.findall(r"`([^`]+)`", cell)[0]
-                name = first.rsplit(".", 1)[0] + name
-            keys.add(name)
-    return keys
+    return {key for key, *_ in config_schema.readme_rows((ROOT / "README.md").read_text())}
 
 
 def read_keys() -> set[str]:
-    Section.read_paths.clear()
-    alicloud = {
-        "target": "alicloud",
-        "cloud": {"region": "cn-hangzhou", "zones": ["cn-hangzhou-h", "cn-hangzhou-i"]},
-        "emqx": {"edition": "enterprise", "version": "5.10.3", "cores": 3, "replicants": 2},
-        "rebalance": {"runs": [{"name": "a", "connEvictRate": 10}]},
-        "licenseKey": "k",
-    }
-    existing = {"target": "existing", "emqx": {"cores": 1}, "cluster": {"kubernetesMinor": "1.31"},
-                "loadTest": {"runs": [{"name": "a", "connections": 10, "target": "inCluster", "username": "u"}]},
-                "mqttUsers": "u:a-long-password"}
-    for values in (alicloud, existing):
-        # Only the keys read matter here; both configs are valid, so a ConfigError would be a bug elsewhere.
-        parse(values, stack="doc", secret_keys={"licenseKey", "mqttUsers"})
-    paths = set(Section.read_paths)
+    # The same complete configs the schema generator reads the parser with: one list of what the settings read.
+    paths = config_schema.read_paths()
     leaves = {p for p in paths if not any(q.startswith((p + ".", p + "[]")) for q in paths)}
     return leaves | set(SECRET_KEYS)
 

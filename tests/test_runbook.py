@@ -26,7 +26,7 @@ from components.settings import SECRET_KEYS, Settings, parse
 from components.workloads.emqx_cluster import rollout_estimate
 from preview import engine
 from tests.conftest import StackRunner
-from tests.test_readme import read_keys
+from tools import config_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = ROOT / "docs" / "operations.md"
@@ -74,10 +74,10 @@ def shipped_settings(name: str) -> Settings:
 
 
 def config_keys() -> frozenset[str]:
-    # tests/test_readme.py's two configs reach every key (rebalance runs, the existing target); the shipped stacks
-    # are parsed too, so a key only they use is known. Every path read counts: a section is a valid --path target.
-    read_keys()
-    paths = set(Section.read_paths)
+    # The schema generator's complete configs reach every key (rebalance and load-test runs, the existing target);
+    # the shipped stacks are parsed too, so a key only they use is known. Every path read counts: a section is a
+    # valid --path target.
+    paths = set(config_schema.read_paths())
     for name in SHIPPED:
         Section.read_paths.clear()
         shipped_settings(name)

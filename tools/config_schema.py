@@ -36,7 +36,8 @@ SCHEMA_PATH = REPO_ROOT / "schema" / "stack-config.schema.json"
 SCHEMA_ID = "https://github.com/emqx-platform/emqx-platform/schema/stack-config.schema.json"
 MODELINE = "# yaml-language-server: $schema=../schema/stack-config.schema.json"
 
-# Two complete configs (one per target) make the parser read every key it knows (tests/test_readme.py read_keys).
+# Two complete configs (one per target) make the parser read every key it knows; tests/test_readme.py and
+# tests/test_runbook.py take the keys from here too.
 _ALICLOUD: dict[str, Any] = {
     "target": "alicloud",
     "cloud": {"region": "cn-hangzhou", "zones": ["cn-hangzhou-h", "cn-hangzhou-i"]},
@@ -44,7 +45,10 @@ _ALICLOUD: dict[str, Any] = {
     "rebalance": {"runs": [{"name": "a", "connEvictRate": 10}]},
     "licenseKey": "k",
 }
-_EXISTING: dict[str, Any] = {"target": "existing", "emqx": {"cores": 1}, "cluster": {"kubernetesMinor": "1.31"}}
+_EXISTING: dict[str, Any] = {"target": "existing", "emqx": {"cores": 1}, "cluster": {"kubernetesMinor": "1.31"},
+                             "loadTest": {"runs": [{"name": "a", "connections": 10, "target": "inCluster",
+                                                    "username": "u"}]},
+                             "mqttUsers": "u:a-long-password"}
 
 
 def read_paths() -> set[str]:
@@ -54,7 +58,7 @@ def read_paths() -> set[str]:
         # The parser reads every key before it raises (it collects every problem first): a cross-field rule that
         # refuses one of these configs (a new key's rule) must not hide the keys from the schema.
         with contextlib.suppress(ConfigError):
-            parse(values, stack="schema", secret_keys={"licenseKey"})
+            parse(values, stack="schema", secret_keys={"licenseKey", "mqttUsers"})
     paths = set(Section.read_paths) | set(SECRET_KEYS)
     Section.read_paths.clear()
     return paths
@@ -63,16 +67,21 @@ def read_paths() -> set[str]:
 # ------------------------------------------------------------------------------------------ the README table
 
 
-def _cells(row: str) -> list[str]:
-    # `a` \| `b` inside a cell is one cell (the same split as tests/test_defaults.py).
+def readme_cells(row: str) -> list[str]:
+    """The cells of one table row; `a` \\| `b` inside a cell is one cell."""
     return [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+
+
+def readme_table_rows(readme: str) -> list[str]:
+    """The configuration reference's rows, header and rule left out."""
+    table = readme.split("<!-- config-reference", 1)[1].split("\n\n", 2)[1]
+    return [r for r in table.splitlines() if r.startswith("|")][2:]
 
 
 def readme_rows(readme: str) -> Iterator[tuple[str, str, str, str]]:
     """(key, type, default, meaning) per key of the configuration reference; `a` / `.b` cells split per key."""
-    table = readme.split("<!-- config-reference", 1)[1].split("\n\n", 2)[1]
-    for row in [r for r in table.splitlines() if r.startswith("|")][2:]:
-        key_cell, type_cell, default_cell, meaning = [*_cells(row), "", "", "", ""][:4]
+    for row in readme_table_rows(readme):
+        key_cell, type_cell, default_cell, meaning = [*readme_cells(row), "", "", "", ""][:4]
         names = re.findall(r"`([^`]+)`", key_cell)
         keys = [names[0].rsplit(".", 1)[0] + n if n.startswith(".") else n for n in names]
         types = type_cell.split(" / ") if len(type_cell.split(" / ")) == len(keys) else [type_cell] * len(keys)
