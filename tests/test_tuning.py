@@ -451,12 +451,14 @@ def test_cloud_config_passes_cloud_init_schema(tmp_path: Path) -> None:
 def test_cloud_config_carries_the_same_script_and_runs_it() -> None:
     p = profile()
     doc = yaml.safe_load(render_cloud_config(p))
-    [entry] = doc["write_files"]
-    assert entry["permissions"] == "0755"
+    entry = doc["write_files"][0]
+    assert entry["path"] == tuning.NODE_SCRIPT_PATH and entry["permissions"] == "0755"
     assert script_table(entry["content"]) == script_table(render_ack_pre_user_data(p))
     # On EKS containers get their open-file limit from the NodeConfig, not from a containerd drop-in.
     assert "LimitNOFILE" not in entry["content"]
-    assert doc["runcmd"] == [[entry["path"]]]
+    # nodeadm-run runs it before kubelet starts (tests/test_eks_user_data.py checks the drop-in and the keeper).
+    dropin = next(f for f in doc["write_files"] if f["path"] == tuning.NODEADM_RUN_DROPIN_PATH)
+    assert f"ExecStartPre={entry['path']}" in dropin["content"]
 
 
 def _parts(mime: str) -> list[Message]:
@@ -469,7 +471,7 @@ def _parts(mime: str) -> list[Message]:
 
 
 def test_eks_user_data_is_mime_with_node_config_and_cloud_config(tmp_path: Path) -> None:
-    p = profile(k8s="1.31")
+    p = profile(k8s="1.35")
     parts = _parts(render_eks_user_data(p))
     assert [part.get_content_type() for part in parts] == ["application/node.eks.aws", "text/cloud-config"]
     node_config_text = parts[0].get_payload()
@@ -487,6 +489,7 @@ def test_eks_user_data_is_mime_with_node_config_and_cloud_config(tmp_path: Path)
 
 
 # --- golden files ---------------------------------------------------------------------------------------------------
+# The EKS user data golden (Kubernetes 1.35) is in tests/golden/eks/, checked by tests/test_eks_user_data.py.
 
 
 def golden_outputs() -> dict[str, str]:
@@ -502,8 +505,6 @@ def golden_outputs() -> dict[str, str]:
     return {
         "ack_pre_user_data.sh": render_ack_pre_user_data(p),
         "ack_conntrack_keeper.sh": render_conntrack_keeper(p) or "",
-        "cloud_config.yaml": render_cloud_config(p),
-        "eks_user_data.mime": render_eks_user_data(p),
         "pod_and_kubelet.json": json.dumps(pod, indent=2) + "\n",
     }
 
