@@ -67,6 +67,9 @@ if settings.load_test:
     # Runs one after another once EMQX is up; each run's plan and verdict land in the ConfigMap named here.
     load_tests = LoadTests(name, settings=settings, platform=platform, after=[emqx.resource])
     pulumi.export("load_test_results", load_tests.results)
+    # Each run's verdict and numbers, read back from its ConfigMap once its verifier Job completed (unknown in a
+    # preview of a new run): {run: {configmap, verdict, reasons, connections_start, message_rate, dropped, ...}}.
+    pulumi.export("load_test_verdicts", load_tests.verdicts)
 if settings.monitoring.prometheus_operator:
     EmqxMonitoring(name, settings=settings.monitoring, emqx_name=settings.emqx.name,
                    namespace=settings.emqx.namespace,

@@ -27,7 +27,7 @@ class InstanceType:
     vcpu: int
     memory_gib: float
     bandwidth_gbps: float | None = None  # baseline internal bandwidth
-    pps: int | None = None  # packet forwarding rate (in + out)
+    pps: int | None = None  # packet forwarding rate as the cloud publishes it (packets/s)
     connections: int | None = None  # the cloud's per-instance connection (session) figure
     price_per_hour: float | None = None  # on-demand list price in the region below, in `currency`
     currency: str | None = None

@@ -7,6 +7,16 @@ from the run's own settings, so an edited run is a new set of resources beside t
 change around the run (keepalive, tuning, the load balancer's address) is ignored on objects that exist, so a run
 that has been taken is not taken again. The result ConfigMap is kept when its run goes (retainOnDelete): the verdict
 outlives the run's removal from the config.
+
+Each run's verdict is read back from its result ConfigMap (ConfigMap.get) with an id derived from the verifier Job's
+id, so the read waits for that Job: the Python SDK awaits the id Output before it sends ReadResource, and sends an
+unknown id as the unknown sentinel (pulumi 3.272.0 runtime/resource.py read_resource: `await
+rpc.serialize_property(opts.id, ...)`; runtime/rpc.py serialize_property returns UNKNOWN for an unknown Output).
+The engine skips a read whose id is unknown, leaving its outputs unknown (pulumi/pulumi pkg/resource/deploy/step.go
+ReadStep.Apply: "the only time we can't run is if the ID we are given is unknown"), and the SDK resolves them as
+unknown in a preview (rpc.resolve_outputs). So a preview of a new run reads nothing and shows the verdict as unknown;
+`pulumi up` reads it once the Job completed (pulumi-kubernetes returns from a Job's create only at Complete), and
+every later update reads it again.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -23,6 +34,7 @@ from components.alicloud.cluster import pool_placement
 from components.platform import Platform
 from components.render import auth as auth_render
 from components.render import loadtest as render
+from components.render import loadtest_result
 from components.render.emqx import LISTENERS, Placement
 from components.render.loadtest_verifier import Expected
 from components.settings import LoadTestRun, Settings
@@ -74,11 +86,14 @@ def _password(users: str, username: str, run: str) -> str:
 
 class LoadTests(pulumi.ComponentResource):
     results: dict[str, str]  # run name -> the ConfigMap holding its plan and verdict
+    # run name -> its verdict and numbers as the verifier wrote them (render/loadtest_result.py verdict_output)
+    verdicts: dict[str, pulumi.Output[dict[str, Any]]]
 
     def __init__(self, name: str, *, settings: Settings, platform: Platform, after: Sequence[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("emqx-platform:workloads:LoadTests", name, None, opts)
         self.results = {}
+        self.verdicts = {}
         previous: list[pulumi.Resource] = list(after)
         limit = loadtest.source_port_limit(settings.tuning)
         # The load-generator pool's label and taint (components/alicloud/cluster.py); anywhere on an existing cluster.
@@ -99,6 +114,7 @@ class LoadTests(pulumi.ComponentResource):
             opts_run = pulumi.ResourceOptions(parent=self, provider=platform.provider, depends_on=previous)
             created: list[pulumi.Resource] = []
             jobs: list[pulumi.Resource] = []
+            verifier: k8s.batch.v1.Job | None = None
             if run.username is not None and settings.mqtt_users is not None:
                 credentials = f"{run_object}-credentials"
                 username = run.username
@@ -126,8 +142,10 @@ class LoadTests(pulumi.ComponentResource):
                     if suffix == "bench":
                         env = obj["spec"]["template"]["spec"]["containers"][0]["env"]
                         env[0] = {"name": "BENCH_HOST", "value": host}
-                    jobs.append(k8s.batch.v1.Job(resource_name, metadata=obj["metadata"], spec=obj["spec"],
-                                                 opts=these))
+                    job = k8s.batch.v1.Job(resource_name, metadata=obj["metadata"], spec=obj["spec"], opts=these)
+                    jobs.append(job)
+                    if suffix == "verify":
+                        verifier = job
                 elif kind == "ConfigMap":
                     created.append(k8s.core.v1.ConfigMap(resource_name, metadata=obj["metadata"], data=obj["data"],
                                                          opts=these))
@@ -142,7 +160,20 @@ class LoadTests(pulumi.ComponentResource):
                     created.append(k8s.rbac.v1.RoleBinding(resource_name, metadata=obj["metadata"],
                                                            role_ref=obj["roleRef"], subjects=obj["subjects"],
                                                            opts=these))
-            self.results[run.name] = f"{run_object}-result"
+            result = f"{run_object}-result"
+            self.results[run.name] = result
+            if verifier is not None:
+                self.verdicts[run.name] = self._verdict(f"{name}-{run_object}-verdict", spec.namespace, result,
+                                                        verifier, platform.provider)
             # The next run starts once this one's generators and verdict are done.
             previous = jobs
-        self.register_outputs({"results": self.results})
+        self.register_outputs({"results": self.results, "verdicts": self.verdicts})
+
+    def _verdict(self, resource_name: str, namespace: str, result: str, verifier: k8s.batch.v1.Job,
+                 provider: k8s.Provider) -> pulumi.Output[dict[str, Any]]:
+        """The result ConfigMap read back once the verifier Job completed (the module's docstring says why the id
+        carries the Job): a ConfigMap, not a Secret, and only its verdict.json is taken."""
+        configmap = f"{namespace}/{result}"  # pulumi-kubernetes ids a namespaced object <namespace>/<name>
+        read = k8s.core.v1.ConfigMap.get(resource_name, verifier.id.apply(lambda _: configmap),
+                                         opts=pulumi.ResourceOptions(parent=self, provider=provider))
+        return read.data.apply(lambda data: loadtest_result.verdict_output(data, configmap))

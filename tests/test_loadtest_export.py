@@ -1,0 +1,204 @@
+"""The `load_test_verdicts` stack output: each run's verdict read back from its result ConfigMap, after its Job.
+
+Three checks, each independent of the code under test's own reasoning:
+- what the verifier really writes (its main(), with the cluster faked at its edges) is what the export shows;
+- under a mock engine that answers reads, in an update the ConfigMap is read with <namespace>/<name> only after the
+  verifier Job is registered, and in a preview of a new run (the Job has no id yet) the id sent is Pulumi's unknown
+  sentinel and the verdict stays unknown;
+- the whole program exports the output (the offline engine answers the read with an empty ConfigMap: pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import io
+import json
+import threading
+from collections.abc import Callable
+from typing import Any, cast
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+from pulumi.runtime import rpc
+
+from components.platform import Platform
+from components.render import loadtest_result
+from components.render import loadtest_verifier as verifier
+from components.render.emqx import Placement, ServiceBinding
+from components.render.loadtest_verifier import Expected, Sample
+from components.settings import SECRET_KEYS, parse
+
+NODES = ("emqx@a", "emqx@b")
+EXPECTED = Expected(connections=1000, message_rate=100.0, nodes=2, rate_tolerance=0.1, max_dropped_ratio=0.001)
+
+
+def _sample(at: float, connections: int, received: int, dropped: int = 0) -> Sample:
+    stats = [{"node": n, "live_connections.count": connections // 2, "connections.count": connections // 2}
+             for n in NODES]
+    metrics = [{"node": n, "messages.received": received // 2, "messages.dropped": dropped // 2,
+                "delivery.dropped": 0, "messages.delivered": received // 2, "packets.connack.error": 0}
+               for n in NODES]
+    return Sample(time=at, stats=stats, metrics=metrics)
+
+
+def _verifier_writes(monkeypatch: pytest.MonkeyPatch, before: Sample, after: Sample) -> dict[str, str]:
+    """The `data` the verifier's main() patches into the result ConfigMap, with the cluster faked at its edges: the
+    run file and service-account token it opens, the TLS context, the API server, and the EMQX samples."""
+    sent: list[dict[str, Any]] = []
+    files = {"/verifier/run.json": json.dumps({"name": "r1"}), f"{verifier.SERVICE_ACCOUNT}/token": "token"}
+    monkeypatch.setenv("RUN_FILE", "/verifier/run.json")
+    monkeypatch.setenv("RUN_NAMESPACE", "emqx")
+    monkeypatch.setenv("RESULT_CONFIGMAP", "lt-r1-x-result")
+    monkeypatch.setattr(verifier, "open", lambda path, *a, **k: io.StringIO(files[path]), raising=False)
+    monkeypatch.setattr(verifier.ssl, "create_default_context", lambda **_: None)
+    monkeypatch.setattr(verifier, "_request", lambda url, **k: sent.append({"url": url, **k}))
+    monkeypatch.setattr(verifier, "_run", lambda run: verifier.decide(EXPECTED, before, after))
+    verifier.main()
+    [patch] = sent
+    assert patch["method"] == "PATCH" and patch["url"].endswith("/configmaps/lt-r1-x-result")
+    return patch["body"]["data"]
+
+
+def test_a_passed_run_exports_the_numbers_the_verifier_wrote(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _verifier_writes(monkeypatch, _sample(0, 1000, 0), _sample(100, 1000, 10_000))
+    out = loadtest_result.verdict_output(data, "emqx/lt-r1-x-result")
+    assert (out["verdict"], out["reasons"], out["configmap"]) == ("passed", [], "emqx/lt-r1-x-result")
+    # 10,000 messages in 100 s, 1,000 connections at both ends: the measured figures, under the verifier's names.
+    assert (out["message_rate"], out["connections_start"], out["connections_end"], out["dropped"]) == (
+        100.0, 1000, 1000, 0)
+    written = json.loads(data[loadtest_result.VERDICT_KEY])["numbers"]
+    assert set(out) == {"configmap", "verdict", "reasons", *written}
+
+
+def test_a_failed_run_exports_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _verifier_writes(monkeypatch, _sample(0, 600, 0), _sample(100, 600, 10_000, dropped=5000))
+    out = loadtest_result.verdict_output(data, "emqx/r")
+    assert out["verdict"] == "failed"
+    assert any("connections" in r for r in out["reasons"]) and any("dropped" in r for r in out["reasons"])
+    assert (out["connections_end"], out["dropped"]) == (600, 5000)
+
+
+def test_a_configmap_without_the_verifier_s_verdict_is_not_taken_for_one() -> None:
+    assert loadtest_result.verdict_output(None, "ns/r")["verdict"] == "pending"
+    assert loadtest_result.verdict_output({"plan.json": "{}"}, "ns/r")["verdict"] == "pending"
+    assert loadtest_result.verdict_output({"verdict.json": "{"}, "ns/r")["verdict"] == "unreadable"
+    assert loadtest_result.verdict_output({"verdict.json": '{"passed": "yes"}'}, "ns/r")["verdict"] == "unreadable"
+    # Only numbers and text come through: nothing else a hand-edited ConfigMap might hold.
+    odd = {"verdict.json": json.dumps({"passed": True, "reasons": ["x", {"y": 1}],
+                                       "numbers": {"message_rate": 5, "note": "text", "flag": True}})}
+    assert loadtest_result.verdict_output(odd, "ns/r") == {"configmap": "ns/r", "verdict": "passed",
+                                                            "reasons": ["x"], "message_rate": 5}
+
+
+# --- the read, under a mock engine that answers it ------------------------------------------------------------------
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Records registrations and reads in order; answers a read like the engine: an unknown id is not read."""
+
+    def __init__(self, preview: bool, data: dict[str, str]) -> None:
+        self.preview, self.data = preview, data
+        self.events: list[tuple[str, str, str]] = []  # (register|read, type, name or id)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.resource_id:  # ReadResource passes the id asked for (a registration passes its import id, "")
+            self.events.append(("read", args.typ, args.resource_id))
+            if args.resource_id == rpc.UNKNOWN:
+                return "", {}
+            return args.resource_id, {"data": self.data}
+        self.events.append(("register", args.typ, args.inputs.get("metadata", {}).get("name", args.name)))
+        # A resource being created has no id in a preview; providers are configured either way.
+        known = not self.preview or args.typ.startswith("pulumi:providers:")
+        return (f"{args.name}-id" if known else ""), dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return {}, []
+
+
+def _run_component(mocks: _Mocks, body: Callable[[], pulumi.Output[Any]]) -> tuple[bool, Any]:
+    """Run `body` under `mocks` in a context and event loop of its own (as preview/engine.py does); return whether
+    the Output it gives is known, and its value."""
+
+    def inner() -> tuple[bool, Any]:
+        from pulumi.runtime import settings as pulumi_settings
+        from pulumi.runtime import stack as pulumi_stack
+
+        loop = asyncio.new_event_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+        asyncio.set_event_loop(loop)
+        try:
+            pulumi_settings.ROOT.set(cast(Any, object()))
+            pulumi.runtime.set_mocks(mocks, project="emqx-platform", stack="test", preview=mocks.preview)
+            pulumi_settings.ROOT.set(None)
+            runtime_settings = cast(Any, pulumi_settings.SETTINGS)
+            runtime_settings.outputs, runtime_settings.lock = set(), threading.Lock()
+            runtime_settings.package_refs, runtime_settings.base_providers_by_ref = {}, {}
+            held: list[pulumi.Output[Any]] = []
+            loop.run_until_complete(pulumi_stack.run_in_stack(lambda: held.append(body())))
+            known = loop.run_until_complete(held[0].is_known())
+            return known, loop.run_until_complete(held[0].future()) if known else None
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    return contextvars.copy_context().run(inner)
+
+
+def _component_verdict(preview: bool, data: dict[str, str]) -> tuple[_Mocks, bool, Any]:
+    from components.workloads.loadtest import LoadTests
+
+    values = {"target": "alicloud", "cloud": {"region": "cn-hangzhou", "zones": ["cn-hangzhou-h", "cn-hangzhou-i"]},
+              "emqx": {"edition": "opensource", "version": "5.8.9", "capacity": {"connections": 20_000},
+                       "auth": {"allowAnonymous": True}},
+              "loadTest": {"runs": [{"name": "r1", "connections": 10_000, "target": "inCluster"}]}}
+    settings = parse(values, stack="test", secret_keys={k for k in SECRET_KEYS if k in values})
+    mocks = _Mocks(preview, data)
+
+    def body() -> pulumi.Output[Any]:
+        platform = Platform(provider=k8s.Provider("k8s", kubeconfig="{}"), emqx_placement=Placement(),
+                            system_placement=Placement(), storage_class=None, listeners=ServiceBinding(),
+                            dashboard=ServiceBinding())
+        return LoadTests("emqx-test", settings=settings, platform=platform, after=[]).verdicts["r1"]
+
+    known, value = _run_component(mocks, body)
+    return mocks, known, value
+
+
+WRITTEN = {"plan.json": "{}", "verdict.json": json.dumps(
+    {"run": "r1", "passed": True, "reasons": [], "numbers": {"connections_end": 10_000, "message_rate": 0.0}})}
+
+
+def test_an_update_reads_the_verdict_after_the_verifier_job_and_exports_it() -> None:
+    mocks, known, value = _component_verdict(preview=False, data=WRITTEN)
+    reads = [e for e in mocks.events if e[0] == "read"]
+    assert len(reads) == 1 and reads[0][1] == "kubernetes:core/v1:ConfigMap"
+    namespace, name = reads[0][2].split("/")
+    assert namespace == "emqx" and name.startswith("lt-r1-") and name.endswith("-result")
+    # The read comes after the verifier Job's registration (whose create returns once the Job is Complete).
+    verify_job = next(i for i, e in enumerate(mocks.events)
+                      if e[:2] == ("register", "kubernetes:batch/v1:Job") and e[2].endswith("-verify"))
+    assert mocks.events.index(reads[0]) > verify_job
+    assert known and value == {"configmap": reads[0][2], "verdict": "passed", "reasons": [],
+                               "connections_end": 10_000, "message_rate": 0.0}
+
+
+def test_a_preview_of_a_new_run_reads_nothing_and_shows_the_verdict_unknown() -> None:
+    mocks, known, _ = _component_verdict(preview=True, data=WRITTEN)
+    reads = [e for e in mocks.events if e[0] == "read"]
+    # The id waits on the verifier Job, which has none yet: the engine gets the unknown sentinel and skips the read.
+    assert [r[2] for r in reads] == [rpc.UNKNOWN]
+    assert not known
+
+
+def test_the_program_exports_each_run_s_verdict(run_stack) -> None:
+    from tests.test_loadtest import RUN, _with_runs
+
+    rec = run_stack(_with_runs(RUN))
+    verdict = rec.outputs["load_test_verdicts"]["two-hundred-k"]
+    result = rec.outputs["load_test_results"]["two-hundred-k"]
+    # The offline engine answers the read with an empty ConfigMap (no cluster ran the verifier).
+    assert verdict == {"configmap": f"emqx/{result}", "verdict": "pending",
+                       "reasons": ["no verdict.json in the ConfigMap yet"]}
