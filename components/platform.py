@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,3 +33,10 @@ class Platform:
     listener_hostnames: pulumi.Input[Sequence[str]] = ()
     # Resources the cluster must have before any workload (node pools ready, the load balancer bound).
     depends_on: Sequence[pulumi.Resource] = ()
+    # Labels the EMQX namespace needs from this platform (AWS: the load balancer controller injects its readiness
+    # gates only into pods of a namespace labelled for it).
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    # Objects this platform needs in the EMQX namespace before the EMQX resource exists, as rendered custom objects
+    # (apiVersion, kind, metadata, spec; the spec may hold Outputs). AWS: the TargetGroupBindings, which must exist
+    # before EMQX's pods are created for their readiness gates to be injected.
+    companions: Sequence[Mapping[str, Any]] = ()

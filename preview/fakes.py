@@ -121,6 +121,37 @@ def _nlb(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {"dnsName": f"nlb-{fake_token(name, 12)}.cn-hangzhou.nlb.aliyuncsslb.com", "zoneMappings": mappings}
 
 
+# AWS: account 111122223333 and the RFC 5737 ranges are AWS's and the IETF's documentation values.
+AWS_ACCOUNT = "111122223333"
+
+
+def _eks_cluster(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    cluster = str(inputs.get("name") or name)
+    return {
+        "arn": f"arn:aws:eks:us-east-1:{AWS_ACCOUNT}:cluster/{cluster}",
+        "endpoint": f"https://{fake_token(name, 32).upper()}.gr7.us-east-1.eks.amazonaws.com",
+        "certificateAuthority": {"data": base64.b64encode(b"offline CA").decode()},
+        "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{fake_token(name, 17)}"},
+    }
+
+
+def _aws_arn(service: str, kind: str) -> ResourceFake:
+    return lambda name, inputs: {"arn": f"arn:aws:{service}::{AWS_ACCOUNT}:{kind}/{inputs.get('name') or name}",
+                                 "name": inputs.get("name") or name}
+
+
+def _aws_nlb(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    lb = str(inputs.get("name") or name)[:32]
+    return {"arn": f"arn:aws:elasticloadbalancing:us-east-1:{AWS_ACCOUNT}:loadbalancer/net/{lb}/{fake_token(name, 16)}",
+            "dnsName": f"{lb}-{fake_token(name, 10)}.elb.us-east-1.amazonaws.com", "zoneId": "Z26RNL4JYFTOTI"}
+
+
+def _aws_target_group(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    group = str(inputs.get("name") or name)[:32]
+    return {"arn": f"arn:aws:elasticloadbalancing:us-east-1:{AWS_ACCOUNT}:targetgroup/{group}/{fake_token(name, 16)}",
+            "name": group}
+
+
 RESOURCE_FAKES: dict[str, ResourceFake] = {
     "random:index/randomPassword:RandomPassword": _random_password,
     "random:index/randomString:RandomString": _random_string,
@@ -131,6 +162,14 @@ RESOURCE_FAKES: dict[str, ResourceFake] = {
     "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer": lambda name, inputs: {"address": "10.0.0.100"},
     "alicloud:nlb/loadBalancer:LoadBalancer": _nlb,
     "alicloud:ecs/eipAddress:EipAddress": lambda name, inputs: {"ipAddress": "203.0.113.10"},
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:iam/role:Role": _aws_arn("iam", "role"),
+    "aws:iam/policy:Policy": _aws_arn("iam", "policy"),
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs: {"latestVersion": 1},
+    "aws:ec2/eip:Eip": lambda name, inputs: {"allocationId": f"eipalloc-{fake_token(name, 17)}",
+                                             "publicIp": "198.51.100.10"},
+    "aws:lb/loadBalancer:LoadBalancer": _aws_nlb,
+    "aws:lb/targetGroup:TargetGroup": _aws_target_group,
 }
 
 

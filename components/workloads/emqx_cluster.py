@@ -122,7 +122,8 @@ class EmqxCluster(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=platform.provider)
         inputs = spec_inputs(settings, platform)
 
-        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": emqx.namespace, "labels": MANAGED_BY},
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": emqx.namespace,
+                                                           "labels": {**platform.namespace_labels, **MANAGED_BY}},
                                    opts=k8s_opts)
         self.namespace = ns.metadata.apply(lambda m: m.name or emqx.namespace)
         in_ns = pulumi.ResourceOptions(parent=self, provider=platform.provider, depends_on=[ns])
@@ -201,6 +202,19 @@ class EmqxCluster(pulumi.ComponentResource):
             tls_resources.append(res)
             previous = [res]
 
+        companions: list[pulumi.Resource] = []
+        for obj in platform.companions:
+            companions.append(k8s.apiextensions.CustomResource(
+                f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}",
+                api_version=obj["apiVersion"],
+                kind=obj["kind"],
+                metadata={**obj["metadata"], "namespace": emqx.namespace},
+                spec=obj["spec"],
+                # The platform's controllers (its depends_on) must be up to admit them.
+                opts=pulumi.ResourceOptions(parent=self, provider=platform.provider,
+                                            depends_on=[ns, *platform.depends_on]),
+            ))
+
         # A digest of the licence, not secret itself, so the rendered spec stays reviewable.
         license_digest = (pulumi.Output.unsecret(settings.license_key.apply(
             lambda key: hashlib.sha256(key.encode()).hexdigest()[:16])) if settings.license_key is not None else "")
@@ -225,7 +239,8 @@ class EmqxCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=platform.provider,
-                depends_on=[*after, secret, *licence_secrets, *acl_objects, *tls_resources, *platform.depends_on],
+                depends_on=[*after, secret, *licence_secrets, *acl_objects, *tls_resources, *companions,
+                            *platform.depends_on],
             ),
         )
         self.register_outputs({"namespace": self.namespace, "dashboard_password": self.dashboard_password})
