@@ -451,6 +451,42 @@ def validate_crd_object(obj: dict[str, Any], *, require_name: bool = True) -> li
     return errors
 
 
+# The AWS Load Balancer Controller's TargetGroupBinding CRD, vendored unchanged with its SOURCE.md.
+TGB_API_VERSION = "elbv2.k8s.aws/v1beta1"
+TGB_KIND = "TargetGroupBinding"
+TGB_CRD_DIR = REPO_ROOT / "schemas" / "aws-load-balancer-controller"
+TGB_CRD_FILE = "elbv2.k8s.aws_targetgroupbindings.yaml"
+
+
+@cache
+def tgb_validator(chart_version: str) -> Any:
+    """The CRD's served storage version, converted the way the EMQX CRDs are (unknown fields rejected,
+    int-or-string, Go regexps)."""
+    crd = yaml.safe_load((TGB_CRD_DIR / chart_version / TGB_CRD_FILE).read_text(encoding="utf-8"))
+    group, version_name = TGB_API_VERSION.split("/")
+    assert crd["spec"]["names"]["kind"] == TGB_KIND and crd["spec"]["group"] == group
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == version_name)
+    assert version["served"] and version["storage"], "emit the storage version only"
+    schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+    schema["properties"]["metadata"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    schema["properties"]["apiVersion"] = {"const": TGB_API_VERSION}
+    schema["properties"]["kind"] = {"const": TGB_KIND}
+    schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata", "spec"})
+    converted = _convert(schema, TGB_KIND)
+    _CrdValidator.check_schema(converted)
+    return _CrdValidator(converted)
+
+
+def validate_tgb_object(obj: dict[str, Any], *, require_name: bool = True) -> list[str]:
+    # The chart the program installs is the release the CRD was vendored from (test_target_group_binding.py).
+    from components.aws import lb_controller
+
+    errors = _errors(tgb_validator(lb_controller.CHART_VERSION), obj, _where(obj))
+    if "metadata" in obj:
+        errors += validate_metadata(obj["metadata"], _where(obj), require_name=require_name)
+    return errors
+
+
 ThirdPartyValidator = Callable[[dict[str, Any]], list[str]]
 
 
@@ -485,6 +521,8 @@ def validate_manifest(
         return [f"{_where(obj)}: apiVersion and kind are required strings"]
     if api_version.startswith("apps.emqx.io/"):
         return validate_crd_object(obj, require_name=require_name)
+    if (api_version, kind) == (TGB_API_VERSION, TGB_KIND):
+        return validate_tgb_object(obj, require_name=require_name)
     third = _thirdparty(api_version, kind)
     if third is not None:
         errors = third(obj)

@@ -68,6 +68,7 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
     dashboard_annotations: pulumi.Output[dict[str, str]]
     endpoints: pulumi.Output[dict[str, str]]
     dashboard_url: pulumi.Output[str]
+    server_group_ids: dict[int, pulumi.Output[str]]
 
     def __init__(
         self,
@@ -154,6 +155,8 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # Port -> server group: the cloud controller fills them on ACK, VM mode registers its instances itself.
+        self.server_group_ids = groups
         self.listener_annotations = service_annotations(clb.id, groups, mqtt_ports, plugin)
         self.dashboard_annotations = service_annotations(clb.id, groups, [DASHBOARD_PORT], plugin)
         self.endpoints = endpoints(clb.address, mqtt_ports)

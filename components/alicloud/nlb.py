@@ -46,6 +46,7 @@ class NetworkLoadBalancer(pulumi.ComponentResource):
     dashboard_annotations: pulumi.Output[dict[str, str]]
     endpoints: pulumi.Output[dict[str, str]]
     dashboard_url: pulumi.Output[str]
+    server_group_ids: dict[int, pulumi.Output[str]]
 
     def __init__(
         self,
@@ -156,6 +157,8 @@ class NetworkLoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # Port -> server group: the cloud controller fills them on ACK, VM mode registers its instances itself.
+        self.server_group_ids = groups
         self.listener_annotations = service_annotations(nlb.id, groups, mqtt_ports, plugin)
         self.dashboard_annotations = service_annotations(nlb.id, groups, [DASHBOARD_PORT], plugin)
         self.endpoints = endpoints(nlb.dns_name, mqtt_ports)

@@ -7,9 +7,6 @@ Backends: `nlb.ServerGroupServerAttachment(server_type="Ecs")` into the NLB's In
 EMQX port itself: nothing sits between the load balancer and EMQX on a VM (no node ports).
 
 TLS stays on EMQX, as in nlb.py: TCP pass-through keeps client certificates visible to EMQX.
-
-The NLB/CLB components expose their server groups only as CCM annotations (`vgroup-port: "<id>:<port>,..."`,
-loadbalancer.service_annotations); the group IDs are read back from there rather than changing those shared files.
 """
 
 from __future__ import annotations
@@ -19,18 +16,10 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_alicloud as alicloud
 
-from components.alicloud.loadbalancer import ANNOTATION, ClassicLoadBalancer
+from components.alicloud.loadbalancer import ClassicLoadBalancer
 from components.alicloud.nlb import NetworkLoadBalancer
 from components.render.emqx import DASHBOARD_PORT
 from components.settings import LoadBalancerSettings
-
-VGROUP_PORT = f"{ANNOTATION}vgroup-port"
-
-
-def group_ids(annotations: Mapping[str, str]) -> dict[int, str]:
-    """Port -> server group ID, from a `vgroup-port` annotation ("id1:1883,id2:8883")."""
-    pairs = [item.rsplit(":", 1) for item in annotations[VGROUP_PORT].split(",") if item]
-    return {int(port): gid for gid, port in pairs}
 
 
 class VmLoadBalancer(pulumi.ComponentResource):
@@ -73,10 +62,8 @@ class VmLoadBalancer(pulumi.ComponentResource):
                                      admin_cidrs=admin_cidrs, plugin="terway", tags=tags, opts=child)
 
         ports = [*settings.served_ports, DASHBOARD_PORT]
-        groups = pulumi.Output.all(lb.listener_annotations, lb.dashboard_annotations).apply(
-            lambda a: {**group_ids(a[0]), **group_ids(a[1])})
         for port in ports:
-            group_id = groups.apply(lambda g, p=port: g[p])
+            group_id = lb.server_group_ids[port]
             for node_label, instance_id in backends:
                 if settings.type == "nlb":
                     alicloud.nlb.ServerGroupServerAttachment(
