@@ -5,7 +5,7 @@ Nothing here imports pulumi_policy: `policy/pack.py` wires these functions into 
 Every message says what is wrong and how to fix it.
 
 What a policy needs from the stack (production or not, the stack's CIDRs, the zones) comes from the stack's own
-settings, parsed by the program's parser (components/settings.py), so the policy and the program never disagree on a
+settings, parsed by the program's parser (components/settings/), so the policy and the program never disagree on a
 default (network.clientCidrs defaults to 0.0.0.0/0, network.adminCidrs to the VPC).
 """
 
@@ -44,7 +44,7 @@ ADMIN_PORTS = {18083: "the EMQX dashboard and REST API", 6443: "the Kubernetes A
 # A rule's description the program writes for the dashboard's NodePort rule (components/alicloud/security.py), whose
 # port is not 18083 but a NodePort the program chooses.
 _ADMIN_DESCRIPTION = re.compile(r"dashboard|api server", re.IGNORECASE)
-# A source wider than a /8 is "a large part of the internet", the line components/settings.py draws for
+# A source wider than a /8 is "a large part of the internet", the line components/settings/network.py draws for
 # network.adminCidrs (and clientCidrs with plain text): 0.0.0.0/1 + 128.0.0.0/1 open as much as 0.0.0.0/0 does.
 PUBLIC_PREFIX_BELOW = 8
 

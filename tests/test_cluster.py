@@ -3,7 +3,7 @@ changes reach running nodes (update_nodes, the kubelet rolling policy, the tunin
 
 Settings rules are checked through `parse` (pure); what the program emits is checked under Pulumi mocks
 (tests/conftest.py `run_stack`), by the inputs each resource received. Expected values come from the sources named
-in components/settings.py (NODE_IMAGES) and components/alicloud/cluster.py, typed here by hand.
+in components/settings/cluster.py (NODE_IMAGES) and components/alicloud/cluster.py, typed here by hand.
 """
 
 from __future__ import annotations

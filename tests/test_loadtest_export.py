@@ -30,6 +30,7 @@ from components.render import loadtest_verifier as verifier
 from components.render.emqx import Placement, ServiceBinding
 from components.render.loadtest_verifier import Expected, Sample
 from components.settings import SECRET_KEYS, parse
+from preview import engine
 
 NODES = ("emqx@a", "emqx@b")
 EXPECTED = Expected(connections=1000, message_rate=100.0, nodes=2, rate_tolerance=0.1, max_dropped_ratio=0.001)
@@ -126,6 +127,7 @@ def _run_component(mocks: _Mocks, body: Callable[[], pulumi.Output[Any]]) -> tup
         from pulumi.runtime import settings as pulumi_settings
         from pulumi.runtime import stack as pulumi_stack
 
+        previous = engine._installed_loop()  # pyright: ignore[reportPrivateUsage]
         loop = asyncio.new_event_loop()
         loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=1))
         asyncio.set_event_loop(loop)
@@ -142,7 +144,8 @@ def _run_component(mocks: _Mocks, body: Callable[[], pulumi.Output[Any]]) -> tup
             return known, loop.run_until_complete(held[0].future()) if known else None
         finally:
             loop.close()
-            asyncio.set_event_loop(None)
+            # Give back the caller's loop (or a fresh one), as the engine does: later tests make Outputs on it.
+            engine._restore_loop(previous)  # pyright: ignore[reportPrivateUsage]
 
     return contextvars.copy_context().run(inner)
 

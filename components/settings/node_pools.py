@@ -1,0 +1,221 @@
+"""nodePools: the system, EMQX and load-generator pools, per target; the EMQX pool's planned type and size."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from components import loadtest, sizing, tuning
+from components.config_reader import Problems, Section, shown
+from components.settings.cloud import CloudSettings
+from components.settings.common import Target
+from components.settings.emqx import EmqxSettings
+from components.settings.existing import ExistingClusterSettings
+from components.settings.load_balancer import LoadBalancerSettings
+from components.settings.load_test import LoadTestRun
+
+
+@dataclass(frozen=True)
+class NodePoolSettings:
+    name: str
+    enabled: bool
+    instance_types: tuple[str, ...]
+    count: int
+    disk_category: str
+    disk_gib: int
+    # Nodes the pool may add while the operator's blue-green rollout runs the new EMQX set beside the old one
+    # (one EMQX pod per node); 0 = a fixed-size pool; None (as read) = derived from the topology.
+    rollout_surge: int | None = None
+
+
+@dataclass(frozen=True)
+class PoolRules:
+    """What one cloud accepts in a node pool."""
+
+    instance_type: str  # pattern of the cloud's instance type names
+    instance_type_name: str
+    instance_type_example: str
+    disk_categories: tuple[str, ...]  # the first is the default
+    default_types: Mapping[str, tuple[str, ...]]  # per pool
+
+
+# Per target: a target missing here (an existing cluster) has no pools of ours.
+POOL_RULES: dict[str, PoolRules] = {
+    "alicloud": PoolRules(
+        instance_type=r"ecs\.[a-z0-9-]+\.[a-z0-9]+",
+        instance_type_name="an ECS instance type",
+        instance_type_example="ecs.c7.4xlarge",
+        disk_categories=("cloud_essd", "cloud_essd_entry", "cloud_auto", "cloud_efficiency"),
+        default_types={"system": ("ecs.g7.xlarge",), "emqx": ("ecs.c7.xlarge",), "loadgen": ("ecs.c7.2xlarge",)},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class NodePools:
+    system: NodePoolSettings | None
+    emqx: NodePoolSettings | None
+    loadgen: NodePoolSettings | None
+
+
+def parse_pools(section: Section, target: Target | None, load_test: tuple[LoadTestRun, ...]) -> NodePools:
+    return NodePools(
+        system=parse_pool(section.section("system"), "system", target, count=2),
+        emqx=parse_pool(section.section("emqx"), "emqx", target, count=None),
+        loadgen=parse_pool(section.section("loadgen"), "loadgen", target, count=0, enabled_default=bool(load_test)),
+    )
+
+
+def parse_pool(section: Section, name: str, target: Target | None, *, count: int | None,
+               enabled_default: bool = True) -> NodePoolSettings | None:
+    rules = POOL_RULES.get(target) if target else None
+    if rules is None:
+        return None
+    enabled = section.boolean("enabled", enabled_default) if name == "loadgen" else True
+    types = section.strings("instanceTypes", rules.default_types[name], min_items=1)
+    for i, t in enumerate(types):
+        if not re.fullmatch(rules.instance_type, t):
+            section.problems.add(f"nodePools.{name}.instanceTypes[{i}]",
+                                 f"{shown(t)} is not {rules.instance_type_name}",
+                                 f"use a type such as {rules.instance_type_example}")
+    n = section.integer("count", count, minimum=0 if name == "loadgen" else 1, maximum=500)
+    if name == "system" and n is not None and n < 2:
+        section.problems.add("nodePools.system.count", f"{n} system node leaves the operator and cert-manager "
+                             "with no room during node maintenance", "use at least 2")
+    default_disk = rules.disk_categories[0]
+    disk_category = section.string("diskCategory", default_disk, choices=rules.disk_categories)
+    disk = section.integer("diskGiB", 120, minimum=40, maximum=2048)
+    surge = section.integer("rolloutSurge", None, minimum=0, maximum=500) if name == "emqx" else 0
+    return NodePoolSettings(rollout_surge=surge, name=name, enabled=enabled, instance_types=types, count=n or 0,
+                            disk_category=disk_category or default_disk, disk_gib=disk or 120)
+
+
+def planned_emqx_pool(values: Mapping[str, Any], emqx: EmqxSettings, pool: NodePoolSettings, cloud: CloudSettings,
+                       load_balancer: LoadBalancerSettings, production: bool) -> tuple[NodePoolSettings, list[str]]:
+    """The EMQX pool's instance type: the planner's cheapest fleet (components/sizing.py fleet_candidates) unless
+    nodePools.emqx.instanceTypes pins one; a pinned fleet that costs more than the planner's is noted."""
+    pools = values.get("nodePools")
+    emqx_raw = pools.get("emqx") if isinstance(pools, Mapping) else None
+    pinned_type = isinstance(emqx_raw, Mapping) and "instanceTypes" in emqx_raw
+    options = sizing.FleetOptions(headroom=emqx.headroom, production=production, zones=len(cloud.zones),
+                                  replicants_allowed=emqx.release.replicants_allowed,
+                                  cores=emqx.requested_cores, replicants=emqx.requested_replicants,
+                                  load_balancer=load_balancer.type)
+    chosen = sizing.choose_fleet(emqx.capacity, options)
+    if not pinned_type:
+        if chosen is None:
+            # Nothing in the catalogue carries it: the default type's plan reports why, with the counts it needs.
+            return pool, []
+        return replace(pool, instance_types=(chosen.instance_type,)), [
+            f"planner chose {chosen.nodes} x {chosen.instance_type} ({chosen.plan.planned_vcpu} vCPU / "
+            f"{chosen.plan.planned_memory_gib:g} GiB), the cheapest fleet of the catalogue that carries the target "
+            "(pin one with nodePools.emqx.instanceTypes)"]
+    best = sizing.choose_fleet(emqx.capacity, replace(options, cores=None, replicants=None))
+    smallest = min(pool.instance_types, key=lambda t: (sizing.INSTANCE_SHAPES[t].vcpu, t)
+                   if t in sizing.INSTANCE_SHAPES else (0, t))
+    pinned = sizing.fleet_candidates(emqx.capacity, options, {
+        t: c for t, c in sizing.alicloud_catalogue.INSTANCE_TYPES.items() if t == smallest})[0]
+    note = sizing.pinned_cost_note(pinned[0], best) if pinned and best else None
+    return pool, [note] if note else []
+
+
+def emqx_pool_room(pool: NodePoolSettings, plan: sizing.SizingPlan) -> NodePoolSettings:
+    """The EMQX pool's size: one node per EMQX pod, plus room for a blue-green rollout.
+
+    The operator (2.2) starts the new cores, then the new replicants while the old cores still run, and removes
+    the old sets only once the new replicants are ready: at the peak both whole clusters run side by side.
+    """
+    count = pool.count or plan.cores + plan.replicants
+    surge = plan.cores + plan.replicants if pool.rollout_surge is None else pool.rollout_surge
+    return replace(pool, count=count, rollout_surge=surge)
+
+
+def emqx_pool_problems(emqx_pool: NodePoolSettings | None, plan: sizing.SizingPlan, production: bool,
+                       problems: Problems) -> NodePoolSettings | None:
+    """The EMQX pool sized for the plan, with its rollout room and pinned count checked."""
+    if emqx_pool is not None:
+        emqx_pool = emqx_pool_room(emqx_pool, plan)
+        peak = plan.cores + plan.replicants
+        surge = emqx_pool.rollout_surge or 0
+        if production and surge == 0:
+            problems.add("nodePools.emqx.rolloutSurge", "0 leaves no node for the operator's blue-green "
+                         "rollout, so an image or resource change would hang with new pods Pending",
+                         f"leave it unset (derived: {peak}) or raise it")
+        elif 0 < surge < peak:
+            problems.add("nodePools.emqx.rolloutSurge", f"{surge} nodes cannot hold the new cluster the "
+                         f"operator starts beside the old one ({peak} pods, one per node), so a rollout "
+                         "would hang", f"use at least {peak}, or 0 for a fixed pool you scale by hand")
+    if emqx_pool is not None and emqx_pool.count and emqx_pool.count < plan.cores + plan.replicants:
+        problems.add(
+            "nodePools.emqx.count",
+            f"{emqx_pool.count} nodes cannot hold {plan.cores} core(s) + {plan.replicants} replicant(s), "
+            "one EMQX pod per node",
+            f"use at least {plan.cores + plan.replicants}, or leave it unset to follow the sizing",
+        )
+    return emqx_pool
+
+
+def node_shape(target: Target | None, pool: NodePoolSettings | None, existing: ExistingClusterSettings | None,
+                problems: Problems) -> sizing.NodeShape | None:
+    if target == "existing" and existing is not None:
+        return existing.node_shape
+    if pool is None or not pool.instance_types:
+        return None
+    shapes = []
+    for i, t in enumerate(pool.instance_types):
+        shape = sizing.INSTANCE_SHAPES.get(t)
+        if shape is None:
+            problems.add(f"nodePools.emqx.instanceTypes[{i}]", f"{shown(t)} is not in the sizing table, so its vCPU "
+                         "and memory are unknown", "use a listed type (README: sizing) or add it to "
+                         "components/sizing.py INSTANCE_SHAPES")
+        else:
+            shapes.append(shape)
+    if not shapes:
+        return None
+    # Fallback instance types may be smaller: plan for the smallest so any of them can carry the load.
+    return min(shapes, key=lambda s: (s.vcpu, s.memory_gib))
+
+
+def load_test_pool(runs: tuple[LoadTestRun, ...], profile: tuning.TuningProfile | None,
+                    pool: NodePoolSettings | None, problems: Problems,
+                    existing: ExistingClusterSettings | None = None) -> NodePoolSettings | None:
+    """The load-generator pool, switched on and sized for the largest run (runs go one after another): one generator
+    pod per node (the Job's required podAntiAffinity, render/loadtest.py). On an existing cluster, each run's pods
+    must fit its nodes (existing.nodeShape)."""
+    if not runs or profile is None:
+        return pool
+    limit = loadtest.source_port_limit(profile)
+    if existing is not None:
+        shape = existing.node_shape
+        for run in runs:
+            clients = loadtest.largest_pod_clients(run.plan(limit))
+            if not loadtest.pods_per_node(shape.vcpu, shape.memory_gib, clients):
+                cpu, memory = loadtest.pod_requests(clients)
+                problems.add(f"{run.key}.connections", f"the run's generator pods of {clients:,} clients ask for "
+                             f"{cpu}m CPU and {memory} MiB each, more than a {shape.vcpu} vCPU / "
+                             f"{shape.memory_gib:g} GiB node (existing.nodeShape) holds beside the kubelet's share",
+                             "test fewer connections, or run it on larger nodes (existing.nodeShape)")
+    if pool is None:
+        return pool
+    plans = [run.plan(limit) for run in runs]
+    pods = max(len(plan.pods) for plan in plans)
+    clients = max(loadtest.largest_pod_clients(plan) for plan in plans)
+    shapes = [sizing.INSTANCE_SHAPES[t] for t in pool.instance_types if t in sizing.INSTANCE_SHAPES]
+    if len(shapes) != len(pool.instance_types):
+        problems.add("nodePools.loadgen.instanceTypes", "has types whose vCPU and memory are not in the sizing table",
+                     "use listed types (components/sizing.py INSTANCE_SHAPES)")
+        return pool
+    smallest = min(shapes, key=lambda s: (s.vcpu, s.memory_gib))
+    nodes = loadtest.nodes_for(pods, smallest.vcpu, smallest.memory_gib, clients)
+    if not pool.enabled:
+        problems.add("nodePools.loadgen.enabled", "is false, but loadTest.runs need load generators",
+                     "remove it, or remove the runs")
+    elif nodes == 0:
+        problems.add("nodePools.loadgen.instanceTypes", f"{smallest.vcpu} vCPU / {smallest.memory_gib:g} GiB holds "
+                     "no generator pod", "use a larger type, e.g. ecs.c7.2xlarge")
+    elif pool.count and pool.count < nodes:
+        problems.add("nodePools.loadgen.count", f"{pool.count} nodes cannot hold the largest run's {pods} "
+                     f"generator pods", f"use at least {nodes}, or leave it unset to follow the runs")
+    return replace(pool, count=pool.count or nodes) if pool.enabled else pool
