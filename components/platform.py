@@ -17,6 +17,16 @@ from components.render.emqx import Placement, ServiceBinding
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A custom object the platform needs beside EMQX (apiVersion, kind, metadata, spec; the spec may hold Outputs)."""
+
+    object: Mapping[str, Any]
+    # Fields its controller refuses to change in place: a change replaces the object, the old one deleted first
+    # (two objects may not claim one target group, for instance).
+    replace_on_changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Platform:
     provider: k8s.Provider
     emqx_placement: Placement
@@ -39,4 +49,4 @@ class Platform:
     # Objects this platform needs in the EMQX namespace before the EMQX resource exists, as rendered custom objects
     # (apiVersion, kind, metadata, spec; the spec may hold Outputs). AWS: the TargetGroupBindings, which must exist
     # before EMQX's pods are created for their readiness gates to be injected.
-    companions: Sequence[Mapping[str, Any]] = ()
+    companions: Sequence[Companion] = ()

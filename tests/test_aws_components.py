@@ -16,7 +16,7 @@ import pytest
 from components.aws.address_plan import AddressPlan, ZoneSubnets
 from components.aws.cluster import EksCluster, principal_label, render_kubeconfig
 from components.aws.network import AwsNetwork
-from components.aws.node_groups import EksNodeGroups, pool_placement, role_placement
+from components.aws.node_groups import EksNodeGroups, role_placement
 from components.aws.spec import (
     AwsNetworkSpec,
     EksClusterSpec,
@@ -24,6 +24,7 @@ from components.aws.spec import (
     Scaling,
     zonal_scaling,
 )
+from components.pools import pool_placement
 from preview import engine
 
 ZONES = ("eu-west-1a", "eu-west-1b", "eu-west-1c")
@@ -183,14 +184,16 @@ def test_admin_labels_are_stable_and_distinct() -> None:
     assert principal_label("arn:aws:iam::999999999999:role/platform-admin") != a
 
 
-def test_placement_matches_alibaba() -> None:
-    from components.alicloud import cluster as ack
-
+def test_node_group_labels_and_taints_are_what_pool_placement_tolerates() -> None:
+    # The workloads place pods with components.pools.pool_placement on every cloud: a node group's label and taint
+    # must be exactly what that selects and tolerates.
     for role, dedicated in (("emqx", True), ("system", False), ("loadgen", True)):
-        assert pool_placement(role, dedicated=dedicated) == ack.pool_placement(role, dedicated=dedicated)
-    labels, taints = role_placement("emqx")
-    assert labels == {ack.POOL_LABEL: "emqx"} and taints == [(ack.EMQX_TAINT_KEY, "emqx", "NO_SCHEDULE")]
-    assert role_placement("system") == ({ack.POOL_LABEL: "system"}, [])
+        labels, taints = role_placement(role)
+        selector, tolerations = pool_placement(role, dedicated=dedicated)
+        assert labels == selector
+        assert [(t["key"], t["value"], t["effect"]) for t in tolerations] == [
+            (key, value, effect.replace("NO_SCHEDULE", "NoSchedule")) for key, value, effect in taints]
+    assert role_placement("emqx")[1] and not role_placement("system")[1]
 
 
 # ------------------------------------------------------------------------------------------------ network

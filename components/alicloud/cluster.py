@@ -25,10 +25,9 @@ import pulumi
 import pulumi_alicloud as alicloud
 import pulumi_kubernetes as k8s
 
+from components.pools import EMQX_TAINT_KEY, POOL_LABEL
 from components.settings import ClusterSettings, NodePoolSettings
 
-POOL_LABEL = "emqx-platform/pool"
-EMQX_TAINT_KEY = "emqx-platform/dedicated"
 RECONCILER_NAME = "emqx-node-tuning"
 TUNING_DIGEST_ANNOTATION = "emqx-platform/tuning-digest"
 
@@ -286,11 +285,3 @@ def node_reconciler_manifest(tuning_script: str, conntrack_keeper: str | None, i
             },
         },
     }
-
-
-def pool_placement(pool_name: str, *, dedicated: bool) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """Node selector and tolerations that put a pod on a pool made by AckCluster."""
-    selector = {POOL_LABEL: pool_name}
-    tolerations = ([{"key": EMQX_TAINT_KEY, "operator": "Equal", "value": pool_name, "effect": "NoSchedule"}]
-                   if dedicated else [])
-    return selector, tolerations

@@ -6,11 +6,12 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from components import sizing
-from components.alicloud.cluster import AckCluster, pool_placement
+from components.alicloud.cluster import AckCluster
 from components.alicloud.loadbalancer import NODE_PORTS, ClassicLoadBalancer
 from components.alicloud.network import AlicloudNetwork
 from components.alicloud.nlb import NLB_CLASS, NetworkLoadBalancer
 from components.platform import Platform
+from components.pools import pool_placement
 from components.render.emqx import Placement, ServiceBinding
 from components.settings import Settings
 from components.tuning import render_ack_pre_user_data, render_conntrack_keeper

@@ -23,7 +23,12 @@ from components.aws.spec import EksClusterSpec
 
 PRE_NODE_ADDONS = ("eks-pod-identity-agent", "vpc-cni", "kube-proxy")
 POST_NODE_ADDONS = ("coredns",)
-ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# EKS access policies live in the partition too (arn:aws-cn:eks::aws:..., arn:aws-us-gov:eks::aws:...).
+ADMIN_POLICY_NAME = "AmazonEKSClusterAdminPolicy"
+
+
+def admin_policy(partition: str) -> str:
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY_NAME}"
 # The CNI's own service account (amazon-vpc-cni-k8s: the aws-node DaemonSet).
 CNI_SERVICE_ACCOUNT = "aws-node"
 
@@ -163,7 +168,7 @@ class EksCluster(pulumi.ComponentResource):
                                         type="STANDARD", tags=self._tags, opts=child)
             self.access_policies.append(aws.eks.AccessPolicyAssociation(
                 f"{name}-admin-{label}", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
-                policy_arn=ADMIN_POLICY,
+                policy_arn=admin_policy(spec.partition),
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child))
 
         # The CNI gets its own role through Pod Identity, so the node role carries no AmazonEKS_CNI_Policy

@@ -19,10 +19,9 @@ import pulumi_aws as aws
 
 from components.aws.cluster import assume_role_policy, managed_policy
 from components.aws.spec import NodeGroupSpec, Scaling
+from components.pools import EMQX_TAINT_KEY, POOL_LABEL
 
 # The same label and taint the Alibaba pools carry, so a workload's placement reads the same on both clouds.
-POOL_LABEL = "emqx-platform/pool"
-EMQX_TAINT_KEY = "emqx-platform/dedicated"
 # EC2 user data is at most 16 KB before base64 (EC2 instancedata-add-user-data.html); EKS appends its own part.
 USER_DATA_LIMIT = 16 * 1024
 # The root device of the AL2023 EKS AMI (amazon-eks-ami templates/al2023/template.json).
@@ -171,11 +170,3 @@ def role_placement(role: str) -> tuple[dict[str, str], list[tuple[str, str, str]
     labels = {POOL_LABEL: role}
     taints = [(EMQX_TAINT_KEY, role, "NO_SCHEDULE")] if role in ("emqx", "loadgen") else []
     return labels, taints
-
-
-def pool_placement(pool_name: str, *, dedicated: bool) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """Node selector and tolerations that put a pod on a group made by EksNodeGroups."""
-    selector = {POOL_LABEL: pool_name}
-    tolerations = ([{"key": EMQX_TAINT_KEY, "operator": "Equal", "value": pool_name, "effect": "NoSchedule"}]
-                   if dedicated else [])
-    return selector, tolerations

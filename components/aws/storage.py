@@ -24,7 +24,7 @@ PROVISIONER = "ebs.csi.aws.com"  # EKS Auto Mode's driver is ebs.csi.eks.amazona
 CONTROLLER_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 # V2: create/attach/delete only on volumes the driver tags (ebs.csi.aws.com/cluster=true); a customer-managed KMS
 # key would need extra kms:* statements (docs/install.md).
-POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicyV2"
+POLICY_NAME = "service-role/AmazonEBSCSIDriverPolicyV2"
 STORAGE_CLASS = "emqx-gp3"
 
 
@@ -33,6 +33,8 @@ class EbsStorageSpec:
     storage_class: str = STORAGE_CLASS
     # None: the add-on's default version for the cluster's Kubernetes version (EKS picks it).
     addon_version: str | None = None
+    # AWS managed policies carry the partition in their ARN (aws, aws-cn, aws-us-gov).
+    partition: str = "aws"
     tags: Mapping[str, str] = field(default_factory=dict[str, str])
 
 
@@ -80,7 +82,8 @@ class EbsStorage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = {**spec.tags, "component": "storage"}
         role = pod_identity_role(f"{name}-ebs-csi", description="EBS CSI driver controller", tags=tags, opts=child)
-        attachment = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=role.name, policy_arn=POLICY_ARN,
+        attachment = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=role.name,
+                                                  policy_arn=f"arn:{spec.partition}:iam::aws:policy/{POLICY_NAME}",
                                                   opts=child)
         self.addon = aws.eks.Addon(
             f"{name}-ebs-csi",

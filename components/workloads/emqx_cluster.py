@@ -203,7 +203,8 @@ class EmqxCluster(pulumi.ComponentResource):
             previous = [res]
 
         companions: list[pulumi.Resource] = []
-        for obj in platform.companions:
+        for companion in platform.companions:
+            obj = companion.object
             companions.append(k8s.apiextensions.CustomResource(
                 f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}",
                 api_version=obj["apiVersion"],
@@ -212,7 +213,9 @@ class EmqxCluster(pulumi.ComponentResource):
                 spec=obj["spec"],
                 # The platform's controllers (its depends_on) must be up to admit them.
                 opts=pulumi.ResourceOptions(parent=self, provider=platform.provider,
-                                            depends_on=[ns, *platform.depends_on]),
+                                            depends_on=[ns, *platform.depends_on],
+                                            replace_on_changes=list(companion.replace_on_changes) or None,
+                                            delete_before_replace=bool(companion.replace_on_changes)),
             ))
 
         # A digest of the licence, not secret itself, so the rendered spec stays reviewable.

@@ -30,8 +30,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import loadtest
-from components.alicloud.cluster import pool_placement
 from components.platform import Platform
+from components.pools import pool_placement
 from components.render import auth as auth_render
 from components.render import loadtest as render
 from components.render import loadtest_result
