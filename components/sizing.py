@@ -233,6 +233,23 @@ def node_capacity(shape: NodeShape, qos: int = 1) -> NodeCapacity:
     return NodeCapacity(cpu_milli, mem_mib, connections, max(0.0, ops))
 
 
+# A VM runs EMQX beside the OS alone: no kubelet reserve, no daemonsets, no pod limit (VM mode, README). Estimates of
+# what the OS and the cloud's agents (Cloud Assistant, CloudMonitor, journald, sshd) keep, not measurements.
+VM_OS_CPU_MILLI = 200
+VM_OS_MEMORY_MIB = 512
+
+
+def vm_node_capacity(shape: NodeShape, qos: int = 1) -> NodeCapacity:
+    """What EMQX may use on a plain VM of the nominal `shape`: the OS-visible memory (MEMTOTAL_RATIO) and every vCPU,
+    less the OS estimates above."""
+    cpu_milli = ((shape.vcpu * 1000 - VM_OS_CPU_MILLI) // 100) * 100
+    mem_mib = ((int(shape.memory_gib * MEMTOTAL_RATIO * 1024) - VM_OS_MEMORY_MIB) // 64) * 64
+    usable_bytes = mem_mib * MIB - BASE_NODE_MEMORY_GIB * GIB
+    connections = min(MAX_CONNECTIONS_PER_NODE, max(0, int(usable_bytes // MEMORY_PER_CONNECTION_BYTES)))
+    ops = cpu_milli / 1000 * MSG_OPS_PER_VCPU_QOS1 * QOS_THROUGHPUT_FACTOR[qos]
+    return NodeCapacity(max(0, cpu_milli), max(0, mem_mib), connections, max(0.0, ops))
+
+
 def message_ops(target: CapacityTarget, client_nodes: int = 1) -> float:
     """Message operations per second over the cluster: inbound PUBLISH, deliveries, the deliveries' cross-node
     forwards ((n-1)/n of them with n client nodes, CROSS_NODE_FORWARD_COST each), weighted for the TLS share."""
@@ -370,6 +387,7 @@ def plan_capacity(
     survive_node_loss: bool = False,
     key: str = "emqx",
     larger_shape: str = "a larger node shape",
+    vm: bool = False,
 ) -> tuple[SizingPlan | None, list[str]]:
     """Derive (None) or check (given) core and replicant counts for `target` on nodes of `shape`.
 
@@ -377,11 +395,12 @@ def plan_capacity(
     capacity, the headroom spent), as production must through a node failure or a drain.
     larger_shape: how the stack gets larger nodes, named by its setting (e.g. a larger type in
     nodePools.emqx.instanceTypes), for the fixes the messages suggest.
+    vm: EMQX runs on a plain VM (vm_node_capacity), not in a pod (node_capacity).
     """
     errors = _check_inputs(target, shape, cores, replicants, headroom, min_client_nodes, key)
     if errors:
         return None, errors
-    cap = node_capacity(shape, target.qos)
+    cap = vm_node_capacity(shape, target.qos) if vm else node_capacity(shape, target.qos)
     if cap.connections == 0 or cap.message_ops == 0:
         return None, [
             f"{key}.node_shape: {shape.vcpu} vCPU / {shape.memory_gib} GiB leaves no room for "
@@ -430,7 +449,7 @@ def plan_capacity(
         return None, [_shortfall(target, cap, client_nodes, needed, headroom, role, field, key, larger_shape,
                                  replicants_allowed)]
 
-    return _plan(target, shape, cap, cores, replicants, client_nodes, headroom, replicants_allowed), []
+    return _plan(target, shape, cap, cores, replicants, client_nodes, headroom, replicants_allowed, vm=vm), []
 
 
 def _plan(
@@ -442,6 +461,8 @@ def _plan(
     client_nodes: int,
     headroom: float,
     replicants_allowed: bool,
+    *,
+    vm: bool = False,
 ) -> SizingPlan:
     usable = 1.0 - headroom
     per_node = math.ceil(target.connections / client_nodes)
@@ -449,8 +470,10 @@ def _plan(
     ops_per_node = message_ops(target, client_nodes) / client_nodes
     mem_used = BASE_NODE_MEMORY_GIB * GIB + per_node * MEMORY_PER_CONNECTION_BYTES * connection_weight(target)
     total_nodes = cores + replicants
+    share = (f"EMQX gets {cap.pod_cpu_milli}m CPU / {cap.pod_memory_mib}Mi of a {shape.vcpu} vCPU / "
+             f"{shape.memory_gib:g} GiB VM: {VM_OS_CPU_MILLI}m / {VM_OS_MEMORY_MIB}Mi stay with the OS (estimate)")
     notes = [
-        f"pod gets {cap.pod_cpu_milli}m CPU / {cap.pod_memory_mib}Mi of a {shape.vcpu} vCPU / "
+        share if vm else f"pod gets {cap.pod_cpu_milli}m CPU / {cap.pod_memory_mib}Mi of a {shape.vcpu} vCPU / "
         f"{shape.memory_gib:g} GiB node: kubelet reserve {kubelet_reserved_cpu_milli(shape.vcpu)}m / "
         f"{kubelet_reserved_memory_mib(shape.memory_gib)}Mi (tiered estimate) and {DAEMONSET_CPU_MILLI}m / "
         f"{DAEMONSET_MEMORY_MIB}Mi for daemonsets stay off it",
@@ -464,7 +487,9 @@ def _plan(
         notes.append(f"{target.tls_share:.0%} of connections on TLS: x{TLS_MEMORY_FACTOR} memory and x{TLS_CPU_FACTOR} "
                      "CPU each (estimates)")
     if replicants:
-        notes.append(f"{cores} cores take no clients; the listeners Service selects the {replicants} replicants")
+        notes.append(f"{cores} cores take no clients; the load balancer sends them to the {replicants} replicants"
+                     if vm else f"{cores} cores take no clients; the listeners Service selects the {replicants} "
+                     "replicants")
     elif client_nodes > MAX_ALL_CORE_NODES:
         notes.append(
             f"all-core cluster of {cores} nodes: EMQX advises core + replicant (Enterprise) above "
@@ -711,7 +736,8 @@ def choose_fleet(target: CapacityTarget, options: FleetOptions,
     return chosen[0] if chosen else None
 
 
-def pinned_cost_note(pinned: FleetChoice, best: FleetChoice) -> str | None:
+def pinned_cost_note(pinned: FleetChoice, best: FleetChoice, *,
+                     catalogue_file: str = "components/catalogue/alicloud.py") -> str | None:
     """A note when the stack's pinned fleet costs more than the planner's, with the difference."""
     if pinned.rank() <= best.rank():
         return None
@@ -722,7 +748,7 @@ def pinned_cost_note(pinned: FleetChoice, best: FleetChoice) -> str | None:
     if pinned.monthly_cost is not None and best.monthly_cost is not None:
         text += f", {pinned.monthly_cost - best.monthly_cost:+,.0f} {pinned.currency}/month"
     else:
-        text += "; list prices unknown (components/catalogue/alicloud.py)"
+        text += f"; list prices unknown ({catalogue_file})"
     return text + ": remove nodePools.emqx.instanceTypes / emqx.cores / emqx.replicants to let the planner choose"
 
 

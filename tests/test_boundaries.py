@@ -365,6 +365,15 @@ PRODUCTION: dict[str, Any] = {
 ENTERPRISE_EXISTING: dict[str, Any] = {**EXISTING, "emqx": {"edition": "enterprise", "version": "5.10.3", "cores": 3,
                                                             "replicants": 2}}
 
+# mode: vm (EMQX on ECS instances; tests/test_settings_vm.py holds its rules). The PEM values are shaped like a
+# certificate and a key (base64 DER), which is all the settings check.
+VM: dict[str, Any] = {**ALICLOUD, "mode": "vm", "vm": {
+    "os": "ubuntu22.04", "imageId": "ubuntu_22_04_x64_20G_alibase_20241016.vhd",
+    "package": {"sha256": {"ubuntu22.04-amd64": "ab" * 32}},
+    "aliyunCli": {"url": "https://aliyuncli.alicdn.com/aliyun-cli-linux-3.0.300-amd64.tgz", "sha256": "cd" * 32}}}
+VM_TLS: dict[str, Any] = {**VM, "tlsCertificate": "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n",
+                          "tlsPrivateKey": "-----BEGIN PRIVATE KEY-----\nMAMCAQE=\n-----END PRIVATE KEY-----\n"}
+
 # section -> (a valid config that sets it, what must then hold). Only refusals were tested before: a section dropped
 # from the known keys would have refused every stack that sets it, and no test would have noticed.
 SECTIONS: dict[str, tuple[dict[str, Any], Any]] = {
@@ -393,6 +402,10 @@ SECTIONS: dict[str, tuple[dict[str, Any], Any]] = {
     "licenseKey": (ENTERPRISE_EXISTING, lambda s: s.has_license),
     "kubeconfig": ({**EXISTING, "kubeconfig": "apiVersion: v1"}, lambda s: s.kubeconfig is not None),
     "mqttUsers": ({**EXISTING, "mqttUsers": "alice:a-long-password-1"}, lambda s: s.mqtt_users is not None),
+    "mode": (VM, lambda s: s.mode == "vm"),
+    "vm": (_with(VM, "vm.cores", {"count": 1}), lambda s: s.vm.cores.count == 1),
+    "tlsCertificate": (VM_TLS, lambda s: s.tls_certificate is not None),
+    "tlsPrivateKey": (VM_TLS, lambda s: s.tls_private_key is not None),
 }
 
 

@@ -32,7 +32,7 @@ def test_the_defaults_of_an_alicloud_cluster() -> None:
 
 def test_the_version_table_is_keyed_by_target() -> None:
     assert VERSION_TABLES["alicloud"].minors is ACK_MINORS
-    assert "aws" not in VERSION_TABLES and "existing" not in VERSION_TABLES
+    assert VERSION_TABLES["aws"].service == "EKS" and "existing" not in VERSION_TABLES
 
 
 def test_a_minor_ack_does_not_create_clusters_on_is_refused() -> None:
@@ -45,7 +45,7 @@ def test_a_minor_ack_does_not_create_clusters_on_is_refused() -> None:
 
 
 def test_a_target_without_a_version_table_is_not_judged_by_one() -> None:
-    parsed, found = cluster({"kubernetesVersion": "1.33.3-aliyun.1"}, target="aws")
+    parsed, found = cluster({"kubernetesVersion": "1.33.3-aliyun.1", "kubernetesMinor": "1.33"}, target="existing")
     assert found == [] and parsed.kubernetes_minor == "1.33"
 
 

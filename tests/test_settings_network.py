@@ -39,8 +39,8 @@ def test_the_defaults_of_an_alicloud_network() -> None:
 
 
 def test_only_targets_with_a_network_of_ours_read_one() -> None:
-    assert set(NETWORK_PARSERS) == {"alicloud"}
-    for target in ("existing", "aws", None):
+    assert set(NETWORK_PARSERS) == {"alicloud", "aws"}
+    for target in ("existing", None):
         assert network({"vpcCidr": "10.1.0.0/16"}, target) == (None, [])
 
 

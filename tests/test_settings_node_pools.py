@@ -51,8 +51,8 @@ def test_the_default_pools_of_an_alicloud_stack() -> None:
 
 
 def test_pool_rules_are_keyed_by_target() -> None:
-    assert set(POOL_RULES) == {"alicloud"}
-    for target in ("existing", "aws", None):
+    assert set(POOL_RULES) == {"alicloud", "aws"}
+    for target in ("existing", None):
         assert pool({"instanceTypes": ["m7g.large"]}, target=target) == (None, [])
 
 

@@ -20,7 +20,6 @@ from components.settings.stack import (
     read_top_level,
     stack_name_problem,
     target_scope_problems,
-    unbuilt_target_problems,
 )
 
 
@@ -113,11 +112,14 @@ def test_sections_of_another_target_are_refused_whole() -> None:
     assert keys(problems.items) == ["existing"]
 
 
-def test_aws_is_refused_until_built() -> None:
-    problems = Problems()
-    unbuilt_target_problems("aws", problems)
-    assert keys(problems.items) == ["target"] and "'aws' (EKS) is not built yet" in problems.items[0]
-    for target in ("alicloud", "existing", None):
-        fine = Problems()
-        unbuilt_target_problems(target, fine)  # type: ignore[arg-type]
-        assert fine.items == []
+def test_aws_tags_follow_aws_rules() -> None:
+    # AWS: 50 tags per resource, the program sets up to 6; the aws: prefix is AWS's own; Name is set by the program.
+    section, problems = root({"tags": {f"k{i}": "v" for i in range(45)}})
+    parse_tags(section, "aws")
+    assert keys(problems.items) == ["tags"] and "AWS allows 50" in problems.items[0]
+    section, problems = root({"tags": {f"k{i}": "v" for i in range(44)}})
+    parse_tags(section, "aws")
+    assert problems.items == []
+    section, problems = root({"tags": {"aws:owner": "x", "Name": "y"}})
+    parse_tags(section, "aws")
+    assert sorted(keys(problems.items)) == ["tags", "tags.aws"] or len(problems.items) == 2, problems.items

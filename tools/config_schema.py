@@ -36,7 +36,7 @@ SCHEMA_PATH = REPO_ROOT / "schema" / "stack-config.schema.json"
 SCHEMA_ID = "https://github.com/emqx-platform/emqx-platform/schema/stack-config.schema.json"
 MODELINE = "# yaml-language-server: $schema=../schema/stack-config.schema.json"
 
-# Two complete configs (one per target) make the parser read every key it knows; tests/test_readme.py and
+# Complete configs (one per target) make the parser read every key it knows; tests/test_readme.py and
 # tests/test_runbook.py take the keys from here too.
 _ALICLOUD: dict[str, Any] = {
     "target": "alicloud",
@@ -44,6 +44,12 @@ _ALICLOUD: dict[str, Any] = {
     "emqx": {"edition": "enterprise", "version": "5.10.3", "cores": 3, "replicants": 2},
     "rebalance": {"runs": [{"name": "a", "connEvictRate": 10}]},
     "licenseKey": "k",
+}
+_AWS: dict[str, Any] = {
+    "target": "aws",
+    "cloud": {"region": "us-east-1", "zones": ["us-east-1a", "us-east-1b"]},
+    "cluster": {"admins": ["arn:aws:iam::111122223333:role/admin"]},
+    "emqx": {"cores": 1},
 }
 _EXISTING: dict[str, Any] = {"target": "existing", "emqx": {"cores": 1}, "cluster": {"kubernetesMinor": "1.31"},
                              "loadTest": {"runs": [{"name": "a", "connections": 10, "target": "inCluster",
@@ -54,7 +60,7 @@ _EXISTING: dict[str, Any] = {"target": "existing", "emqx": {"cores": 1}, "cluste
 def read_paths() -> set[str]:
     """Every key path (list items as `[]`) the settings parser reads."""
     Section.read_paths.clear()
-    for values in (_ALICLOUD, _EXISTING):
+    for values in (_ALICLOUD, _AWS, _EXISTING):
         # The parser reads every key before it raises (it collects every problem first): a cross-field rule that
         # refuses one of these configs (a new key's rule) must not hide the keys from the schema.
         with contextlib.suppress(ConfigError):

@@ -31,6 +31,7 @@ from components.settings.auth import (
     X509Settings,
     mqtt_users_problems,
 )
+from components.settings.aws import AwsSettings, admin_partition_problems, parse_aws_keys
 from components.settings.charts import ChartSettings, charts_target_problems, parse_charts
 from components.settings.cloud import CloudSettings, parse_cloud, provider_region_problems
 from components.settings.cluster import (
@@ -42,6 +43,7 @@ from components.settings.cluster import (
     ClusterSettings,
     NodeImage,
     parse_cluster,
+    version_warnings,
 )
 from components.settings.common import (
     CLB_MAX_TAGS,
@@ -91,7 +93,17 @@ from components.settings.stack import (
     read_top_level,
     stack_name_problem,
     target_scope_problems,
-    unbuilt_target_problems,
+)
+from components.settings.vm import (
+    Mode,
+    VmPackage,
+    VmRole,
+    VmSettings,
+    drop_what_vms_ignore,
+    parse_mode,
+    parse_vm,
+    placeholder_warnings,
+    tls_problems,
 )
 
 __all__ = [
@@ -120,6 +132,7 @@ __all__ = [
     "AclRule",
     "ApiServerSettings",
     "AuthSettings",
+    "AwsSettings",
     "CertificateSettings",
     "ChartSettings",
     "CloudSettings",
@@ -139,6 +152,9 @@ __all__ = [
     "RebalanceRun",
     "Settings",
     "Target",
+    "VmPackage",
+    "VmRole",
+    "VmSettings",
     "X509Settings",
     # Private helpers some tests call directly.
     "_bounds_problem",
@@ -177,6 +193,14 @@ class Settings:
     kubeconfig: pulumi.Output[str] | None
     mqtt_users: pulumi.Output[str] | None = None  # `user:password` lines, for the built-in database's bootstrap
     load_test: tuple[LoadTestRun, ...] = ()
+    # Non-fatal notes __main__ logs with pulumi.log.warn (e.g. an EKS minor past the end of standard support).
+    warnings: tuple[str, ...] = ()
+    aws: AwsSettings | None = None  # target aws only (components/settings/aws.py)
+    mode: Mode = "kubernetes"  # top-level key `mode`; vm: EMQX on ECS instances, target alicloud only
+    vm: VmSettings | None = None  # mode vm only (components/settings/vm.py)
+    # Secret top-level keys tlsCertificate, tlsPrivateKey (mode vm): the PEM chain and key EMQX serves on 8883/8084.
+    tls_certificate: pulumi.Output[str] | None = None
+    tls_private_key: pulumi.Output[str] | None = None
 
     @property
     def has_license(self) -> bool:
@@ -208,46 +232,61 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
     """Every section read in a fixed order (the order problems are listed in), then what they decide together."""
     top = read_top_level(values, stack=stack, secret_keys=secret_keys)
     problems, values = top.problems, top.values
+    values = drop_what_vms_ignore(values, problems)
     root = Section("", dict(values), problems)
     target = parse_target(root)
+    mode = parse_mode(root, target)
     production = root.boolean("production", False)
     tags = parse_tags(root, target)
-    cluster = parse_cluster(root.section("cluster"), target, production)
+    cluster_section = root.section("cluster")
+    cluster = parse_cluster(cluster_section, target, production)
     emqx = parse_emqx(root.section("emqx"), production)
     existing = parse_existing(root.section("existing"), target)
     cloud = parse_cloud(root.section("cloud"), target, production)
-    provider_region_problems(cloud, top.provider_config, problems)
+    provider_region_problems(cloud, top.provider_config, problems, target)
     load_test = parse_load_test(root.section("loadTest"), emqx, existing, values.get("mqttUsers"))
     pools = parse_pools(root.section("nodePools"), target, load_test)
-    load_balancer = parse_load_balancer(root.section("loadBalancer"), emqx, cloud, production)
+    load_balancer_section = root.section("loadBalancer")
+    load_balancer = parse_load_balancer(load_balancer_section, emqx, cloud, production, target)
+    vm_fields = parse_vm(root, mode, emqx, production)
+    tls = tls_problems(values, mode, target, load_balancer, problems)
     monitoring = parse_monitoring(root.section("monitoring"))
     rebalance = parse_rebalance(root.section("rebalance"))
     charts = parse_charts(root.section("charts"))
     tuning_overrides = parse_tuning(root.section("tuning"))
-    network_fields = parse_network(root.section("network"), target)
+    network_section = root.section("network")
+    network_fields = parse_network(network_section, target)
+    aws_keys = parse_aws_keys(target, production, cluster=cluster_section, network=network_section,
+                              load_balancer=load_balancer_section)
+    if aws_keys is not None and cloud is not None and cloud.region:
+        admin_partition_problems(aws_keys.admin_principal_arns, cloud.region, problems)
     target_scope_problems(root, values, target)
     mqtt_users_problems(values, emqx, problems)
     emqx_target_problems(emqx, target, values, problems)
     kubeconfig_problems(values, target, problems)
     charts_target_problems(charts, target, problems)
-    unbuilt_target_problems(target, problems)
     # Unknown top-level keys were reported above with the namespace they need.
     root.accept(*values.keys())
     root.finish()
 
     derived = derive(Sections(target=target, production=production, cloud=cloud, network_fields=network_fields,
                               cluster=cluster, pools=pools, emqx=emqx, load_balancer=load_balancer,
-                              tuning=tuning_overrides, rebalance=rebalance, load_test=load_test, existing=existing),
+                              tuning=tuning_overrides, rebalance=rebalance, load_test=load_test, existing=existing,
+                              aws_keys=aws_keys, vm=vm_fields, tls=tls),
                      values, problems)
     load_balancer_capacity_problems(load_balancer, emqx, derived.plan, cloud, target, problems)
     client_reach_problems(load_balancer, network_fields, problems)
     drop_what_skipped_keys_caused(top)
     plan, profile, pools = derived.plan, derived.profile, derived.pools or pools
-    if problems or emqx is None or plan is None or profile is None or target is None:
+    if (problems or emqx is None or plan is None or profile is None or target is None
+            or mode is None or (mode == "vm" and derived.vm is None)):
         raise ConfigError(problems.items or ["emqx: could not be read; see the README's configuration reference"])
     return Settings(project=PROJECT, stack=stack, target=target, production=production, tags=tags, cloud=cloud,
                     network=derived.network, cluster=cluster, system_pool=pools.system, emqx_pool=pools.emqx,
                     loadgen_pool=pools.loadgen, emqx=emqx, sizing=plan, tuning=profile, load_balancer=load_balancer,
                     monitoring=monitoring, rebalance=rebalance, load_test=load_test, existing=existing, charts=charts,
                     license_key=secret(values, "licenseKey"), kubeconfig=secret(values, "kubeconfig"),
-                    mqtt_users=secret(values, "mqttUsers"))
+                    mqtt_users=secret(values, "mqttUsers"),
+                    warnings=(*version_warnings(cluster, target), *placeholder_warnings(derived.vm)),
+                    aws=derived.aws, mode=mode or "kubernetes", vm=derived.vm,
+                    tls_certificate=secret(values, "tlsCertificate"), tls_private_key=secret(values, "tlsPrivateKey"))

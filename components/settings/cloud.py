@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from components import regions
+from components.aws.address_plan import MAX_ZONES
 from components.config_reader import Problems, Section, shown, suggest
 from components.settings.common import NAME_LIMIT, STACK_NAME_MAX, Target
 
@@ -64,17 +66,51 @@ def _alicloud(section: Section, production: bool) -> CloudSettings:
     return CloudSettings(region=region or "", zones=zones)
 
 
+# AWS region codes: a geography (us, eu, ap, ...; us-gov for GovCloud), a direction, a number (AWS General Reference,
+# "AWS Regions": us-east-1, ap-southeast-1, us-gov-west-1, cn-north-1).
+AWS_REGION = r"[a-z]{2}(-gov)?-[a-z]+-[0-9]{1,2}"
+
+
+def _aws(section: Section, production: bool) -> CloudSettings:
+    region = section.string("region", None, required=True, pattern=AWS_REGION,
+                            hint="an AWS region code such as us-east-1, ap-southeast-1 or us-gov-west-1")
+    # Availability Zones, not zone ids: the subnets' `availability_zone` and the node groups' zone labels use names.
+    zones = section.strings("zones", min_items=3 if production else 2,
+                            hint="list the Availability Zones to spread nodes over, e.g. [us-east-1a, us-east-1b]")
+    problems = section.problems
+    if section.has("extraZones"):
+        section.accept("extraZones")
+        problems.add("cloud.extraZones", "applies to alicloud only (its zone table); AWS zone names are checked "
+                     "against cloud.region", "remove it")
+    if region is not None:
+        for i, zone in enumerate(zones):
+            if zone.startswith(region + "-"):
+                # EKS "cannot place network interfaces into your Local Zone subnets ... you must not specify Local
+                # Zone subnets when you create your cluster", and managed node groups cannot run there (EKS User
+                # Guide, "Amazon EKS on AWS Local Zones"); every zone here gets cluster and node-group subnets.
+                problems.add(f"cloud.zones[{i}]", f"{shown(zone)} is a Local Zone or Wavelength Zone, where EKS "
+                             "cluster subnets cannot be", f"use Availability Zones of {region} such as {region}a")
+            elif not re.fullmatch(re.escape(region) + "[a-z]", zone, re.ASCII):
+                problems.add(f"cloud.zones[{i}]", f"{shown(zone)} is not an Availability Zone of {region}",
+                             f"use the region code and one letter, e.g. {region}a")
+    if len(zones) > MAX_ZONES:
+        problems.add("cloud.zones", f"{len(zones)} zones; the AWS address plan has {MAX_ZONES} fixed subnet slots "
+                     "(a zone keeps its subnets when zones are added)", f"use at most {MAX_ZONES}")
+    return CloudSettings(region=region or "", zones=zones)
+
+
 # One parser per cloud target; a target missing here has no cloud section.
-CLOUD_PARSERS: dict[str, Callable[[Section, bool], CloudSettings]] = {"alicloud": _alicloud}
+CLOUD_PARSERS: dict[str, Callable[[Section, bool], CloudSettings]] = {"alicloud": _alicloud, "aws": _aws}
 
 
 def provider_region_problems(cloud: CloudSettings | None, provider_config: Mapping[str, Any],
-                             problems: Problems) -> None:
+                             problems: Problems, target: Target | None = "alicloud") -> None:
     """A provider's own region key that says another region than cloud.region."""
-    ambient_region = provider_config.get("alicloud:region")
+    provider = "aws" if target == "aws" else "alicloud"
+    ambient_region = provider_config.get(f"{provider}:region")
     if cloud is not None and cloud.region and ambient_region is not None and ambient_region != cloud.region:
         # The program builds its own provider in cloud.region (alicloud/platform.py); the default provider this key
         # configures creates nothing, so a different value only says the stack is not where the reader thinks.
-        problems.add("alicloud:region", f"{shown(str(ambient_region))} differs from cloud.region "
-                     f"({cloud.region}), which is where every resource goes", "remove alicloud:region, or set "
+        problems.add(f"{provider}:region", f"{shown(str(ambient_region))} differs from cloud.region "
+                     f"({cloud.region}), which is where every resource goes", f"remove {provider}:region, or set "
                      "cloud.region to the region you mean")

@@ -3,11 +3,13 @@ reach, the node image and deletion protection."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from components import tuning
+from components.aws import versions as eks_versions
 from components.config_reader import Section, shown
 from components.settings.common import Target
 
@@ -78,27 +80,71 @@ class VersionTable:
     minors: Mapping[str, str]
     as_of: str
     example: str  # a version string of that cloud, for the fix
+    default: str = "1.35.7-aliyun.1"  # cluster.kubernetesVersion when unset
+    pattern: str = r"1\.[0-9]{2}\.[0-9]+(-aliyun\.[0-9]+)?"
+    hint: str = "an ACK version such as 1.35.7-aliyun.1 (see ACK's supported versions)"
+    # (errors, warnings) for a version on a date, where the cloud's support calendar decides (EKS); None: the minor
+    # table above decides, and cluster.allowUnlistedVersion may override it (ACK).
+    calendar: Callable[[str, date], tuple[list[str], list[str]]] | None = None
+
+
+def _eks_calendar(version: str, today: date) -> tuple[list[str], list[str]]:
+    return eks_versions.kubernetes_version_problems(version, today=today)
 
 
 # Per target: a target missing here (an existing cluster) has its version checked by nobody but its own cluster.
-VERSION_TABLES: dict[str, VersionTable] = {"alicloud": VersionTable("ACK", ACK_MINORS, "2026-11", "1.35.7-aliyun.1")}
+VERSION_TABLES: dict[str, VersionTable] = {
+    "alicloud": VersionTable("ACK", ACK_MINORS, "2026-11", "1.35.7-aliyun.1"),
+    # EKS versions are minors ("1.35"): EKS picks the patch (components/aws/versions.py, with the support dates).
+    "aws": VersionTable("EKS", {m.version: m.end_of_standard.isoformat() for m in eks_versions.MINORS}, "2026-11",
+                        "1.35", default="1.35", pattern=r"1\.[0-9]{2}",
+                        hint="an EKS Kubernetes minor such as 1.35 (EKS picks the patch)", calendar=_eks_calendar),
+}
+# Keys only ACK has: refused on aws with why (key: why).
+ACK_ONLY = {
+    "spec": "the EKS control plane has one edition (its size is managed by AWS)",
+    "nodeImage": "EKS nodes run the AL2023 EKS-optimised AMI of their instance type's architecture",
+    "allowUnlistedVersion": "EKS minors are checked against their support dates (components/aws/versions.py), "
+                            "which an unlisted minor does not have",
+}
+
+
+def today() -> date:
+    """The date support calendars are read on (UTC); tests replace it."""
+    return datetime.now(UTC).date()
+
+
+def version_warnings(cluster: ClusterSettings, target: Target | None) -> tuple[str, ...]:
+    """Non-fatal notes on the cluster's version (an EKS minor in extended support), for Settings.warnings."""
+    table = VERSION_TABLES.get(target) if target else None
+    if table is None or table.calendar is None:
+        return ()
+    return tuple(table.calendar(cluster.kubernetes_version, today())[1])
 
 
 def parse_cluster(section: Section, target: Target | None, production: bool) -> ClusterSettings:
-    version = section.string("kubernetesVersion", "1.35.7-aliyun.1",
-                             pattern=r"1\.[0-9]{2}\.[0-9]+(-aliyun\.[0-9]+)?",
-                             hint="an ACK version such as 1.35.7-aliyun.1 (see ACK's supported versions)")
+    table = VERSION_TABLES.get(target) if target else None
+    base = table or VERSION_TABLES["alicloud"]
+    version = section.string("kubernetesVersion", base.default, pattern=base.pattern, hint=base.hint)
     assert version is not None
     minor = ".".join(version.split(".")[:2])
+    ack = target != "aws"
+    if not ack:
+        for name, why in ACK_ONLY.items():
+            if section.has(name):
+                section.accept(name)
+                section.problems.add(f"cluster.{name}", f"applies to alicloud (ACK) only: {why}", "remove it")
     # For a minor ACK released after the table above was written: the cloud's API is then the judge.
-    unlisted_ok = section.boolean("allowUnlistedVersion", False)
-    table = VERSION_TABLES.get(target) if target else None
-    if table is not None and minor not in table.minors and not unlisted_ok:
+    unlisted_ok = section.boolean("allowUnlistedVersion", False) if ack else False
+    if table is not None and table.calendar is not None:
+        errors, _ = table.calendar(version, today())
+        section.problems.extend(errors)
+    elif table is not None and minor not in table.minors and not unlisted_ok:
         section.problems.add("cluster.kubernetesVersion", f"{shown(version)} is not on a minor {table.service} "
                              f"creates clusters on ({', '.join(table.minors)}, as of {table.as_of})",
                              f"use e.g. {table.example}; for a minor {table.service} released since, also set "
                              "cluster.allowUnlistedVersion: true")
-    spec = section.string("spec", "ack.pro.small", choices=("ack.pro.small", "ack.standard"))
+    spec = section.string("spec", "ack.pro.small", choices=("ack.pro.small", "ack.standard")) if ack else ""
     if section.has("apiServerPublic"):
         # Renamed, not aliased: the endpoint now comes with its access list, and honouring the old key would let a
         # stack go public without one.
@@ -109,8 +155,13 @@ def parse_cluster(section: Section, target: Target | None, production: bool) -> 
     public = api.boolean("public", False)
     allowed = api.cidrs("allowedCidrs")
     # The program creates the access list but cannot bind it to ACK's API server listener (README, Known limits): a
-    # production endpoint on the internet is accepted only once the config says the list is bound.
-    bound = api.boolean("accessListBound", False)
+    # production endpoint on the internet is accepted only once the config says the list is bound. EKS enforces
+    # its public_access_cidrs itself: nothing to bind there.
+    if not ack and api.has("accessListBound"):
+        api.accept("accessListBound")
+        section.problems.add("cluster.apiServer.accessListBound", "applies to alicloud (ACK) only: EKS enforces "
+                             "cluster.apiServer.allowedCidrs on its public endpoint itself", "remove it")
+    bound = api.boolean("accessListBound", False) if ack else True
     open_to_all = [c for c in allowed if c.endswith("/0")]
     if production and open_to_all:
         section.problems.add("cluster.apiServer.allowedCidrs", f"{', '.join(open_to_all)} lets anyone reach the "
@@ -124,10 +175,16 @@ def parse_cluster(section: Section, target: Target | None, production: bool) -> 
                              "ACK's API server, so a production endpoint on the internet would be open to everyone",
                              "keep it private (run pulumi inside the VPC), or bind the list as README's Known limits "
                              "says and then set cluster.apiServer.accessListBound: true")
-    if bound and not allowed:
+    elif not ack and public and not allowed:
+        # The EKS API's default public_access_cidrs is 0.0.0.0/0: an omission must not open the endpoint to all.
+        section.problems.add("cluster.apiServer.public", "a public EKS endpoint without an access list would be "
+                             "open to the whole internet", "set cluster.apiServer.allowedCidrs to the networks "
+                             "pulumi and kubectl run from")
+    if ack and bound and not allowed:
         section.problems.add("cluster.apiServer.accessListBound", "is true but there is no access list",
                              "set cluster.apiServer.allowedCidrs, or remove accessListBound")
-    image = section.string("nodeImage", DEFAULT_NODE_IMAGE, choices=tuple(NODE_IMAGES)) or DEFAULT_NODE_IMAGE
+    image = (section.string("nodeImage", DEFAULT_NODE_IMAGE, choices=tuple(NODE_IMAGES)) or DEFAULT_NODE_IMAGE
+             if ack else DEFAULT_NODE_IMAGE)
     newest = NODE_IMAGES[image].newest_minor
     # NODE_IMAGES are ACK's images: another cloud's image rule goes beside this one, keyed by its target.
     if target == "alicloud" and newest is not None and tuning.parse_kubernetes_version(minor) > newest:
@@ -141,7 +198,8 @@ def parse_cluster(section: Section, target: Target | None, production: bool) -> 
         minor = section.string("kubernetesMinor", None, pattern=r"1\.[0-9]{2}", required=True,
                                hint="the existing cluster's version as shown by `kubectl version`, e.g. 1.33") or minor
     protected = section.boolean("deletionProtection", production)
-    return ClusterSettings(kubernetes_version=version, kubernetes_minor=minor, spec=spec or "ack.pro.small",
+    return ClusterSettings(kubernetes_version=version, kubernetes_minor=minor,
+                           spec=spec or ("ack.pro.small" if ack else ""),
                            api_server=ApiServerSettings(public=public, allowed_cidrs=allowed, access_list_bound=bound),
-                           node_image=image, deletion_protection=protected)
+                           node_image=image if ack else "", deletion_protection=protected)
 

@@ -13,9 +13,12 @@ PROJECT = "emqx-platform"
 # Top-level keys of the project's namespace. Secrets are separate top-level keys so that
 # `pulumi config set --secret <key>` encrypts exactly them and nothing else.
 # mqttUsers: the built-in database's bootstrap users, `user:password` lines (components/render/auth.py).
-SECRET_KEYS = ("licenseKey", "kubeconfig", "mqttUsers")
+# tlsCertificate, tlsPrivateKey: the PEM chain and key EMQX serves on 8883/8084 in mode vm (settings/vm.py).
+SECRET_KEYS = ("licenseKey", "kubeconfig", "mqttUsers", "tlsCertificate", "tlsPrivateKey")
 SECTION_KEYS = (
     "target",
+    "mode",
+    "vm",
     "production",
     "cloud",
     "network",

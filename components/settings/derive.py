@@ -9,6 +9,7 @@ from typing import Any
 
 from components import sizing, tuning
 from components.config_reader import Problems
+from components.settings.aws import AwsKeys, AwsSettings
 from components.settings.cloud import CloudSettings
 from components.settings.cluster import ClusterSettings
 from components.settings.common import Target
@@ -16,7 +17,7 @@ from components.settings.emqx import EmqxSettings, topology_problems
 from components.settings.existing import ExistingClusterSettings
 from components.settings.load_balancer import LoadBalancerSettings
 from components.settings.load_test import LoadTestRun
-from components.settings.network import NetworkSettings, plan_network_settings
+from components.settings.network import NetworkSettings, plan_aws_network, plan_network_settings
 from components.settings.node_pools import (
     NodePools,
     emqx_pool_problems,
@@ -26,6 +27,7 @@ from components.settings.node_pools import (
 )
 from components.settings.node_tuning import TuningOverrides, build_tuning_profile
 from components.settings.rebalance import RebalanceRun, rebalance_edition_problems
+from components.settings.vm import VmFields, VmSettings, derive_vm
 
 # Cross-field rules run on whatever their inputs are valid for, so one run reports as much as it can without
 # deriving anything from a value already reported as wrong.
@@ -48,6 +50,9 @@ class Sections:
     rebalance: tuple[RebalanceRun, ...]
     load_test: tuple[LoadTestRun, ...]
     existing: ExistingClusterSettings | None
+    vm: VmFields | None = None  # mode vm: ECS instances instead of node pools (settings/vm.py)
+    tls: bool = False  # mode vm: the nodes get tlsCertificate and tlsPrivateKey
+    aws_keys: AwsKeys | None = None  # target aws: the aws-only keys, joined with the address plan here
 
 
 @dataclass(frozen=True)
@@ -56,18 +61,28 @@ class Derived:
     profile: tuning.TuningProfile | None = None
     network: NetworkSettings | None = None
     pools: NodePools | None = None
+    vm: VmSettings | None = None
+    aws: AwsSettings | None = None
 
 
 def derive(s: Sections, values: Mapping[str, Any], problems: Problems) -> Derived:
     emqx, target, production = s.emqx, s.target, s.production
+    if s.vm is not None and emqx is not None:
+        # mode vm sizes ECS instances, not node pools: no pools at all.
+        vm = derive_vm(s.vm, emqx=emqx, cloud=s.cloud, network_fields=s.network_fields, overrides=s.tuning,
+                       cluster=s.cluster, production=production, licensed="licenseKey" in values, tls=s.tls,
+                       problems=problems)
+        return Derived(plan=vm.plan, profile=vm.profile, network=vm.network, pools=NodePools(None, None, None),
+                       vm=vm.vm)
     if emqx is None or target is None or problems.about(*SIZING_INPUTS):
         return Derived(pools=s.pools)
     plan: sizing.SizingPlan | None = None
     profile: tuning.TuningProfile | None = None
     emqx_pool, fleet_notes = s.pools.emqx, []
-    if target == "alicloud" and emqx_pool is not None and s.cloud is not None:
-        # The planner's catalogue is Alibaba's (sizing.alicloud_catalogue).
-        emqx_pool, fleet_notes = planned_emqx_pool(values, emqx, emqx_pool, s.cloud, s.load_balancer, production)
+    if target in ("alicloud", "aws") and emqx_pool is not None and s.cloud is not None:
+        # The planner's catalogue is the target's (node_pools.POOL_RULES).
+        emqx_pool, fleet_notes = planned_emqx_pool(values, emqx, emqx_pool, s.cloud, s.load_balancer, production,
+                                                   target)
     shape = node_shape(target, emqx_pool, s.existing, problems)
     # How this stack gets larger nodes, named by its setting, for the fixes the sizing suggests.
     larger_shape = ("larger nodes (existing.nodeShape, with nodes to match)" if target == "existing"
@@ -101,8 +116,15 @@ def derive(s: Sections, values: Mapping[str, Any], problems: Problems) -> Derive
             plan = replace(plan, notes=plan.notes + tuple(fleet_notes))
         emqx_pool = emqx_pool_problems(emqx_pool, plan, production, problems)
         profile = build_tuning_profile(s.tuning, plan, s.cluster, problems)
-    loadgen_pool = load_test_pool(s.load_test, profile, s.pools.loadgen, problems, s.existing)
+    loadgen_pool = load_test_pool(s.load_test, profile, s.pools.loadgen, problems, s.existing, target)
     pools = NodePools(system=s.pools.system, emqx=emqx_pool, loadgen=loadgen_pool)
-    network = (plan_network_settings(target, s.network_fields, s.cloud, (pools.system, pools.emqx, pools.loadgen),
-                                     problems) if plan is not None else None)
-    return Derived(plan=plan, profile=profile, network=network, pools=pools)
+    all_pools = (pools.system, pools.emqx, pools.loadgen)
+    aws: AwsSettings | None = None
+    if plan is None:
+        network = None
+    elif target == "aws":
+        network, address_plan = plan_aws_network(s.network_fields, s.cloud, all_pools, production, problems)
+        aws = s.aws_keys.with_plan(address_plan) if s.aws_keys is not None and address_plan is not None else None
+    else:
+        network = plan_network_settings(target, s.network_fields, s.cloud, all_pools, problems)
+    return Derived(plan=plan, profile=profile, network=network, pools=pools, aws=aws)

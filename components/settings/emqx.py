@@ -112,7 +112,11 @@ def parse_emqx(section: Section, production: bool) -> EmqxSettings | None:
 
 
 # The smallest core volume each cloud's disk takes: a smaller one would never be provisioned.
-MIN_CORE_STORAGE_GIB: dict[str, tuple[int, str]] = {"alicloud": (20, "an Alibaba Cloud ESSD disk")}
+MIN_CORE_STORAGE_GIB: dict[str, tuple[int, str]] = {
+    "alicloud": (20, "an Alibaba Cloud ESSD disk"),
+    # gp3: 1 GiB to 16 TiB (EBS User Guide, "General Purpose SSD volumes", gp3 volume size).
+    "aws": (1, "an EBS gp3 volume"),
+}
 
 
 def emqx_target_problems(emqx: EmqxSettings | None, target: Target | None, values: Mapping[str, Any],

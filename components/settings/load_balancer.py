@@ -38,9 +38,29 @@ class LoadBalancerSettings:
         return tuple(p for kind, _, p in LISTENERS if self.allow_plain_text or kind in ("ssl", "wss"))
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one cloud's load balancer accepts (only where the stack owns it)."""
+
+    idle: tuple[int, int]  # idleTimeoutSeconds
+    interval: tuple[int, int]  # healthCheck.intervalSeconds
+    timeout: tuple[int, int]  # healthCheck.timeoutSeconds
+    threshold: tuple[int, int]  # healthy/unhealthy thresholds
+
+
+# AWS: the stack's NLB (components/aws/load_balancer.py). aws.lb.Listener tcp_idle_timeout_seconds 60-6000;
+# aws.lb.TargetGroup health_check interval 5-300, timeout 2-120, thresholds 2-10 (pulumi_aws lb docstrings; AWS ELB
+# Network Load Balancers guide, update-idle-timeout.html, target-group-health-checks.html). The Alibaba limits are
+# in _load_balancer.
+AWS_LIMITS = Limits(idle=(60, 6000), interval=(5, 300), timeout=(2, 120), threshold=(2, 10))
+
+
 def parse_load_balancer(section: Section, emqx: EmqxSettings | None, cloud: CloudSettings | None,
-                        production: bool) -> LoadBalancerSettings:
-    settings = _load_balancer(section, emqx, cloud, production)
+                        production: bool, target: Target | None = None) -> LoadBalancerSettings:
+    if target == "aws":
+        settings = _aws_load_balancer(section, emqx, cloud, production)
+    else:
+        settings = _load_balancer(section, emqx, cloud, production)
     if emqx is not None and emqx.auth.certificates_only:
         # EMQX's plain-text listeners are off then (render/auth.py): the load balancer must not offer them either.
         settings = replace(settings, allow_plain_text=False)
@@ -102,6 +122,60 @@ def _load_balancer(section: Section, emqx: EmqxSettings | None, cloud: CloudSett
         scheduler=scheduler or "wrr",  # type: ignore[arg-type]
         idle_timeout_seconds=idle or 900,
         health_check=HealthCheckSettings(interval_seconds=interval or max(2, fastest), timeout_seconds=timeout or 5,
+                                         healthy_threshold=healthy or 5, unhealthy_threshold=unhealthy or 2),
+        deletion_protection=protect,
+        allow_plain_text=plain,
+    )
+
+
+def _aws_load_balancer(section: Section, emqx: EmqxSettings | None, cloud: CloudSettings | None,
+                       production: bool) -> LoadBalancerSettings:
+    limits = AWS_LIMITS
+    keepalive = emqx.keepalive_seconds if emqx else 60
+    problems = section.problems
+    # An NLB scales by itself and routes each TCP flow by a hash of it (ELB User Guide for Network Load Balancers,
+    # "How Elastic Load Balancing works": flow hash algorithm): no spec, no scheduler.
+    for name, why in (("spec", "an NLB takes no size: it scales by itself"),
+                      ("scheduler", "an NLB routes each connection by a flow hash; there is no scheduler to choose "
+                                    "(even out connections with a rebalance run after a scale-out)")):
+        if section.has(name):
+            section.accept(name)
+            problems.add(f"loadBalancer.{name}", f"does not apply to aws: {why}", "remove it")
+    if section.has("type") and section.raw.get("type") == "clb":
+        section.accept("type")
+        problems.add("loadBalancer.type", "clb is Alibaba's Classic Load Balancer; on aws the stack builds a Network "
+                     "Load Balancer whose ip target groups the load balancer controller keeps filled "
+                     "(components/aws/load_balancer.py)", "remove it, or set nlb")
+    else:
+        section.string("type", "nlb", choices=("nlb",))
+    address_type = section.string("addressType", "intranet", choices=("internet", "intranet"))
+    minimum_idle = int(keepalive * 1.5) + 1
+    idle = section.integer("idleTimeoutSeconds", 900, minimum=limits.idle[0], maximum=limits.idle[1],
+                           hint=f"an NLB's TCP idle timeout is {limits.idle[0]} to {limits.idle[1]} s")
+    if cloud is not None and idle is not None and idle <= keepalive * 1.5:
+        problems.add("loadBalancer.idleTimeoutSeconds",
+                     f"{idle}s is not above 1.5 x emqx.keepaliveSeconds ({keepalive}s) = {keepalive * 1.5:g}s, "
+                     "so the load balancer would cut idle MQTT clients",
+                     f"use at least {minimum_idle}, or lower emqx.keepaliveSeconds")
+    hc = section.section("healthCheck")
+    interval = hc.integer("intervalSeconds", 5, minimum=limits.interval[0], maximum=limits.interval[1],
+                          hint=f"an NLB checks every {limits.interval[0]} to {limits.interval[1]} s")
+    timeout = hc.integer("timeoutSeconds", 5, minimum=limits.timeout[0], maximum=limits.timeout[1],
+                         hint=f"an NLB health check times out after {limits.timeout[0]} to {limits.timeout[1]} s")
+    healthy = hc.integer("healthyThreshold", 5, minimum=limits.threshold[0], maximum=limits.threshold[1])
+    unhealthy = hc.integer("unhealthyThreshold", 2, minimum=limits.threshold[0], maximum=limits.threshold[1])
+    protect = section.boolean("deletionProtection", production)
+    plain = section.boolean("allowPlainText", address_type != "internet")
+    if plain and address_type == "internet" and production:
+        problems.add("loadBalancer.allowPlainText", "a production broker on the internet would take passwords and "
+                     "messages in plain text (1883, 8083)", "remove it: clients connect with TLS on 8883 (MQTT) or "
+                     "8084 (WebSocket)")
+    return LoadBalancerSettings(
+        type="nlb",
+        address_type=address_type or "intranet",  # type: ignore[arg-type]
+        scheduler="wrr",  # not used on aws (flow hash)
+        idle_timeout_seconds=idle or 900,
+        health_check=HealthCheckSettings(interval_seconds=interval or 5, timeout_seconds=timeout or 5,
                                          healthy_threshold=healthy or 5, unhealthy_threshold=unhealthy or 2),
         deletion_protection=protect,
         allow_plain_text=plain,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from components import loadtest, sizing, tuning
+from components.aws import versions as eks_versions
+from components.catalogue import alicloud as alicloud_catalogue
+from components.catalogue import aws as aws_catalogue
+from components.catalogue.model import InstanceType
 from components.config_reader import Problems, Section, shown
 from components.settings.cloud import CloudSettings
 from components.settings.common import Target
@@ -39,6 +43,16 @@ class PoolRules:
     instance_type_example: str
     disk_categories: tuple[str, ...]  # the first is the default
     default_types: Mapping[str, tuple[str, ...]]  # per pool
+    catalogue: Mapping[str, InstanceType]  # the shapes (and prices) the sizing and the planner know
+    catalogue_file: str  # where the catalogue is, for messages
+    # One-line problems for one pool's instance types beyond the name pattern (key -> problems).
+    pool_problems: Callable[[list[str], str], list[str]] | None = None
+    disk_category_why: str = ""
+
+
+def _eks_pool_problems(types: list[str], key: str) -> list[str]:
+    # One AMI type serves a whole managed node group: arm64 and x86_64 types cannot mix (components/aws/versions.py).
+    return eks_versions.instance_type_problems(types, key=key)
 
 
 # Per target: a target missing here (an existing cluster) has no pools of ours.
@@ -49,8 +63,33 @@ POOL_RULES: dict[str, PoolRules] = {
         instance_type_example="ecs.c7.4xlarge",
         disk_categories=("cloud_essd", "cloud_essd_entry", "cloud_auto", "cloud_efficiency"),
         default_types={"system": ("ecs.g7.xlarge",), "emqx": ("ecs.c7.xlarge",), "loadgen": ("ecs.c7.2xlarge",)},
+        catalogue=alicloud_catalogue.INSTANCE_TYPES,
+        catalogue_file="components/catalogue/alicloud.py",
+    ),
+    # EC2 instance type names: family (series, generation, options, e.g. c7g, m7i-flex) "." size (EC2 User Guide,
+    # "Amazon EC2 instance type naming conventions"; components/aws/versions.py reads the architecture from them).
+    "aws": PoolRules(
+        instance_type=r"[a-z]+-?[0-9]+[a-z0-9-]*\.[a-z0-9]+(-[a-z0-9]+)*",
+        instance_type_name="an EC2 instance type",
+        instance_type_example="c7g.4xlarge",
+        # gp3 only: the launch templates' encrypted root volume (components/aws/node_groups.py); gp2 costs more per GiB
+        # for the same baseline (EBS User Guide, "General Purpose SSD volumes").
+        disk_categories=("gp3",),
+        default_types={"system": ("c7g.xlarge",), "emqx": ("c7g.4xlarge",), "loadgen": ("c7g.2xlarge",)},
+        catalogue=aws_catalogue.INSTANCE_TYPES,
+        catalogue_file="components/catalogue/aws.py",
+        pool_problems=_eks_pool_problems,
+        disk_category_why="the node groups' root volumes are encrypted gp3",
     ),
 }
+
+
+def instance_shapes(target: Target | None) -> Mapping[str, sizing.NodeShape]:
+    """vCPU and memory per instance type of the target's catalogue (Alibaba: also the older sizing table)."""
+    rules = POOL_RULES.get(target) if target else None
+    if rules is None or target == "alicloud":
+        return sizing.INSTANCE_SHAPES
+    return {name: sizing.NodeShape(t.vcpu, t.memory_gib) for name, t in rules.catalogue.items()}
 
 
 @dataclass(frozen=True)
@@ -75,17 +114,29 @@ def parse_pool(section: Section, name: str, target: Target | None, *, count: int
         return None
     enabled = section.boolean("enabled", enabled_default) if name == "loadgen" else True
     types = section.strings("instanceTypes", rules.default_types[name], min_items=1)
+    well_formed = True
     for i, t in enumerate(types):
-        if not re.fullmatch(rules.instance_type, t):
+        if not re.fullmatch(rules.instance_type, t, re.ASCII):
+            well_formed = False
             section.problems.add(f"nodePools.{name}.instanceTypes[{i}]",
                                  f"{shown(t)} is not {rules.instance_type_name}",
                                  f"use a type such as {rules.instance_type_example}")
+    if well_formed and rules.pool_problems is not None:
+        section.problems.extend(rules.pool_problems(list(types), f"nodePools.{name}.instanceTypes"))
     n = section.integer("count", count, minimum=0 if name == "loadgen" else 1, maximum=500)
     if name == "system" and n is not None and n < 2:
         section.problems.add("nodePools.system.count", f"{n} system node leaves the operator and cert-manager "
                              "with no room during node maintenance", "use at least 2")
     default_disk = rules.disk_categories[0]
-    disk_category = section.string("diskCategory", default_disk, choices=rules.disk_categories)
+    raw_disk = section.raw.get("diskCategory")
+    if len(rules.disk_categories) == 1 and isinstance(raw_disk, str) and raw_disk != default_disk:
+        # One category only: say why rather than "is not one of gp3".
+        section.accept("diskCategory")
+        section.problems.add(f"nodePools.{name}.diskCategory", f"{shown(raw_disk)} is refused: "
+                             f"{rules.disk_category_why}", f"remove it (or set {default_disk})")
+        disk_category: str | None = default_disk
+    else:
+        disk_category = section.string("diskCategory", default_disk, choices=rules.disk_categories)
     disk = section.integer("diskGiB", 120, minimum=40, maximum=2048)
     surge = section.integer("rolloutSurge", None, minimum=0, maximum=500) if name == "emqx" else 0
     return NodePoolSettings(rollout_surge=surge, name=name, enabled=enabled, instance_types=types, count=n or 0,
@@ -93,17 +144,22 @@ def parse_pool(section: Section, name: str, target: Target | None, *, count: int
 
 
 def planned_emqx_pool(values: Mapping[str, Any], emqx: EmqxSettings, pool: NodePoolSettings, cloud: CloudSettings,
-                       load_balancer: LoadBalancerSettings, production: bool) -> tuple[NodePoolSettings, list[str]]:
+                       load_balancer: LoadBalancerSettings, production: bool,
+                       target: Target | None = "alicloud") -> tuple[NodePoolSettings, list[str]]:
     """The EMQX pool's instance type: the planner's cheapest fleet (components/sizing.py fleet_candidates) unless
     nodePools.emqx.instanceTypes pins one; a pinned fleet that costs more than the planner's is noted."""
+    rules = POOL_RULES[target or "alicloud"]
+    catalogue = rules.catalogue
     pools = values.get("nodePools")
     emqx_raw = pools.get("emqx") if isinstance(pools, Mapping) else None
     pinned_type = isinstance(emqx_raw, Mapping) and "instanceTypes" in emqx_raw
     options = sizing.FleetOptions(headroom=emqx.headroom, production=production, zones=len(cloud.zones),
                                   replicants_allowed=emqx.release.replicants_allowed,
                                   cores=emqx.requested_cores, replicants=emqx.requested_replicants,
-                                  load_balancer=load_balancer.type)
-    chosen = sizing.choose_fleet(emqx.capacity, options)
+                                  # load_balancer_tier holds Alibaba's CLB/NLB limits; AWS NLB limits are not
+                                  # modelled there, so the planner does not check them on aws.
+                                  load_balancer=load_balancer.type if target == "alicloud" else None)
+    chosen = sizing.choose_fleet(emqx.capacity, options, catalogue)
     if not pinned_type:
         if chosen is None:
             # Nothing in the catalogue carries it: the default type's plan reports why, with the counts it needs.
@@ -112,12 +168,13 @@ def planned_emqx_pool(values: Mapping[str, Any], emqx: EmqxSettings, pool: NodeP
             f"planner chose {chosen.nodes} x {chosen.instance_type} ({chosen.plan.planned_vcpu} vCPU / "
             f"{chosen.plan.planned_memory_gib:g} GiB), the cheapest fleet of the catalogue that carries the target "
             "(pin one with nodePools.emqx.instanceTypes)"]
-    best = sizing.choose_fleet(emqx.capacity, replace(options, cores=None, replicants=None))
-    smallest = min(pool.instance_types, key=lambda t: (sizing.INSTANCE_SHAPES[t].vcpu, t)
-                   if t in sizing.INSTANCE_SHAPES else (0, t))
+    best = sizing.choose_fleet(emqx.capacity, replace(options, cores=None, replicants=None), catalogue)
+    shapes = instance_shapes(target)
+    smallest = min(pool.instance_types, key=lambda t: (shapes[t].vcpu, t) if t in shapes else (0, t))
     pinned = sizing.fleet_candidates(emqx.capacity, options, {
-        t: c for t, c in sizing.alicloud_catalogue.INSTANCE_TYPES.items() if t == smallest})[0]
-    note = sizing.pinned_cost_note(pinned[0], best) if pinned and best else None
+        t: c for t, c in catalogue.items() if t == smallest})[0]
+    note = (sizing.pinned_cost_note(pinned[0], best, catalogue_file=rules.catalogue_file)
+            if pinned and best else None)
     return pool, [note] if note else []
 
 
@@ -164,12 +221,14 @@ def node_shape(target: Target | None, pool: NodePoolSettings | None, existing: E
     if pool is None or not pool.instance_types:
         return None
     shapes = []
+    known = instance_shapes(target)
+    table = ("components/sizing.py INSTANCE_SHAPES" if target == "alicloud" or target not in POOL_RULES
+             else POOL_RULES[target].catalogue_file)
     for i, t in enumerate(pool.instance_types):
-        shape = sizing.INSTANCE_SHAPES.get(t)
+        shape = known.get(t)
         if shape is None:
             problems.add(f"nodePools.emqx.instanceTypes[{i}]", f"{shown(t)} is not in the sizing table, so its vCPU "
-                         "and memory are unknown", "use a listed type (README: sizing) or add it to "
-                         "components/sizing.py INSTANCE_SHAPES")
+                         f"and memory are unknown", f"use a listed type (README: sizing) or add it to {table}")
         else:
             shapes.append(shape)
     if not shapes:
@@ -180,7 +239,8 @@ def node_shape(target: Target | None, pool: NodePoolSettings | None, existing: E
 
 def load_test_pool(runs: tuple[LoadTestRun, ...], profile: tuning.TuningProfile | None,
                     pool: NodePoolSettings | None, problems: Problems,
-                    existing: ExistingClusterSettings | None = None) -> NodePoolSettings | None:
+                    existing: ExistingClusterSettings | None = None,
+                    target: Target | None = "alicloud") -> NodePoolSettings | None:
     """The load-generator pool, switched on and sized for the largest run (runs go one after another): one generator
     pod per node (the Job's required podAntiAffinity, render/loadtest.py). On an existing cluster, each run's pods
     must fit its nodes (existing.nodeShape)."""
@@ -202,10 +262,13 @@ def load_test_pool(runs: tuple[LoadTestRun, ...], profile: tuning.TuningProfile 
     plans = [run.plan(limit) for run in runs]
     pods = max(len(plan.pods) for plan in plans)
     clients = max(loadtest.largest_pod_clients(plan) for plan in plans)
-    shapes = [sizing.INSTANCE_SHAPES[t] for t in pool.instance_types if t in sizing.INSTANCE_SHAPES]
+    known = instance_shapes(target)
+    shapes = [known[t] for t in pool.instance_types if t in known]
     if len(shapes) != len(pool.instance_types):
+        table = ("components/sizing.py INSTANCE_SHAPES" if target == "alicloud" or target not in POOL_RULES
+                 else POOL_RULES[target].catalogue_file)
         problems.add("nodePools.loadgen.instanceTypes", "has types whose vCPU and memory are not in the sizing table",
-                     "use listed types (components/sizing.py INSTANCE_SHAPES)")
+                     f"use listed types ({table})")
         return pool
     smallest = min(shapes, key=lambda s: (s.vcpu, s.memory_gib))
     nodes = loadtest.nodes_for(pods, smallest.vcpu, smallest.memory_gib, clients)
@@ -214,7 +277,8 @@ def load_test_pool(runs: tuple[LoadTestRun, ...], profile: tuning.TuningProfile 
                      "remove it, or remove the runs")
     elif nodes == 0:
         problems.add("nodePools.loadgen.instanceTypes", f"{smallest.vcpu} vCPU / {smallest.memory_gib:g} GiB holds "
-                     "no generator pod", "use a larger type, e.g. ecs.c7.2xlarge")
+                     "no generator pod", "use a larger type, e.g. "
+                     + POOL_RULES.get(target or "alicloud", POOL_RULES["alicloud"]).default_types["loadgen"][0])
     elif pool.count and pool.count < nodes:
         problems.add("nodePools.loadgen.count", f"{pool.count} nodes cannot hold the largest run's {pods} "
                      f"generator pods", f"use at least {nodes}, or leave it unset to follow the runs")

@@ -31,7 +31,8 @@ def parse_tuning(section: Section) -> TuningOverrides:
 
 
 def build_tuning_profile(overrides: TuningOverrides, plan: sizing.SizingPlan, cluster: ClusterSettings,
-                         problems: Problems) -> tuning.TuningProfile | None:
+                         problems: Problems, *,
+                         reserved_ports: tuple[int, ...] = tuning.EMQX_PORTS) -> tuning.TuningProfile | None:
     """The profile for the planned connections per node, or None with the problems that prevent it."""
     nofile_override, tuning_overrides = overrides.nofile, overrides.sysctls
     profile: tuning.TuningProfile | None = None
@@ -46,6 +47,7 @@ def build_tuning_profile(overrides: TuningOverrides, plan: sizing.SizingPlan, cl
             kubernetes_version=cluster.kubernetes_minor,
             overrides={str(k): v for k, v in tuning_overrides.items()},
             nofile=nofile_override,
+            reserved_ports=reserved_ports,
         )
     except ValueError as error:
         # Overrides that contradict each other or the open-file limit the sizing needs.

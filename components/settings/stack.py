@@ -31,6 +31,7 @@ from components.settings.common import (
     Target,
 )
 
+AWS_MAX_TAGS = 50
 # Sections that only a cloud target (one whose cluster the stack creates) reads.
 CLOUD_SECTIONS = ("cloud", "network", "nodePools", "loadBalancer")
 
@@ -208,18 +209,28 @@ def drop_what_skipped_keys_caused(top: TopLevel) -> None:
 
 def parse_target(root: Section) -> Target | None:
     value = root.string("target", None, choices=TARGETS, required=True,
-                        hint="set it to alicloud or existing: `pulumi config set target alicloud`")
+                        hint="set it to alicloud, aws or existing: `pulumi config set target alicloud`")
     return value  # type: ignore[return-value]
 
 
 def parse_tags(root: Section, target: Target | None) -> tuple[tuple[str, str], ...]:
     problems = root.problems
     tags = root.string_map("tags", kind="tag")
-    reserved_tags = sorted({k for k, _ in tags} & {"stack", "project", "component", "pool"})
+    reserved = {"stack", "project", "component", "pool"} | ({"Name"} if target == "aws" else set())
+    reserved_tags = sorted({k for k, _ in tags} & reserved)
     if reserved_tags:
         problems.add("tags", f"{', '.join(reserved_tags)} are set by the program on every resource",
                      "use other tag keys")
-    if len(tags) > 16:
+    if target == "aws":
+        # AWS: at most 50 user tags per resource, and the aws: prefix is AWS's own (Tagging AWS Resources User
+        # Guide, "Tag naming limits and requirements"). The program sets up to 6 (stack, project, component, pool,
+        # Name, and the load balancer controller's kubernetes.io/role subnet tag).
+        for key in sorted(k for k, _ in tags if k.lower().startswith("aws:")):
+            problems.add(f"tags.{key}", "the aws: prefix is reserved for AWS's own tags", "use another tag key")
+        if len(tags) > AWS_MAX_TAGS - 6:
+            problems.add("tags", f"{len(tags)} tags; AWS allows {AWS_MAX_TAGS} per resource and the program sets up "
+                         "to 6", f"use at most {AWS_MAX_TAGS - 6}")
+    elif len(tags) > 16:
         problems.add("tags", f"{len(tags)} tags; Alibaba Cloud allows 20 per resource and the program sets up to 4",
                      "use at most 16")
     elif target == "alicloud" and len(tags) > CLB_MAX_TAGS - 3:
@@ -248,14 +259,3 @@ def target_scope_problems(root: Section, values: Mapping[str, Any], target: Targ
         # checked, and listing each as unknown would bury the one problem that matters, the target itself.
         for name in (*CLOUD_SECTIONS, "existing"):
             root.ignore(name)
-
-
-def unbuilt_target_problems(target: Target | None, problems: Problems) -> None:
-    """Targets the settings know but the program cannot deploy yet."""
-    if target == "aws":
-        problems.add(
-            "target",
-            "'aws' (EKS) is not built yet: the node tuning renders EKS user data, but the network, cluster and "
-            "load balancer components do not exist",
-            "use 'alicloud', or 'existing' with an EKS cluster's kubeconfig",
-        )
