@@ -213,4 +213,8 @@ def _cluster_credential(args: Mapping[str, Any]) -> dict[str, Any]:
 
 CALL_FAKES: dict[str, CallFake] = {
     "alicloud:cs/getClusterCredential:getClusterCredential": _cluster_credential,
+    # VM mode names its OOS parameters by ARN, with the account ID (components/alicloud/vm_secrets.py).
+    "alicloud:index/getCallerIdentity:getCallerIdentity": lambda args: {
+        "accountId": "1234567890123456", "arn": "acs:ram::1234567890123456:root", "identityType": "Account",
+        "id": "1234567890123456"},
 }

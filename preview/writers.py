@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email
 import json
 import os
 import re
@@ -29,6 +30,9 @@ from preview.fakes import PLACEHOLDER_TEXT
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_POOL = "alicloud:cs/nodePool:NodePool"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ECS_INSTANCE = "alicloud:ecs/instance:Instance"
+EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EMQX = "kubernetes:apps.emqx.io/v2beta1:EMQX"
 
 # What a reviewer needs to see per resource type in the printed tree (dotted paths into the inputs).
@@ -43,7 +47,28 @@ SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
     "alicloud:nlb/listener:Listener": ("listenerProtocol", "listenerPort", "idleTimeout"),
     "alicloud:vpc/network:Network": ("cidrBlock",),
     "alicloud:vpc/switch:Switch": ("zoneId", "cidrBlock"),
-    LAUNCH_TEMPLATE: ("instanceType",),
+    ECS_INSTANCE: ("instanceType", "privateIp"),
+    # AWS (components/aws/): what decides addresses, versions, exposure and rollout behaviour.
+    "aws:ec2/vpc:Vpc": ("cidrBlock",),
+    "aws:ec2/subnet:Subnet": ("availabilityZone", "cidrBlock"),
+    "aws:ec2/natGateway:NatGateway": ("connectivityType",),
+    EKS_CLUSTER: ("name", "version", "private=vpcConfig.endpointPrivateAccess",
+                  "public=vpcConfig.endpointPublicAccess", "auth=accessConfig.authenticationMode",
+                  "deletionProtection"),
+    "aws:eks/addon:Addon": ("addonName",),
+    # Its size is shown by _pool_size: scalingConfig, a range for a group with rollout room.
+    EKS_NODE_GROUP: ("nodeGroupName", "instanceTypes", "amiType"),
+    LAUNCH_TEMPLATE: ("imds=metadataOptions.httpTokens",
+                      "hops=metadataOptions.httpPutResponseHopLimit"),
+    "aws:lb/loadBalancer:LoadBalancer": ("loadBalancerType", "internal", "crossZone=enableCrossZoneLoadBalancing",
+                                         "enableDeletionProtection"),
+    "aws:lb/listener:Listener": ("protocol", "port", "idleTimeout=tcpIdleTimeoutSeconds"),
+    "aws:lb/targetGroup:TargetGroup": ("protocol", "port", "targetType", "preserveClientIp", "deregistrationDelay",
+                                       "connectionTermination", "interval=healthCheck.interval"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("fromPort", "cidrIpv4",
+                                                                  "from=referencedSecurityGroupId"),
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": ("metadata.name", "service=spec.serviceRef.name",
+                                                             "port=spec.serviceRef.port"),
     HELM_RELEASE: ("chart", "version", "namespace"),
     EMQX: ("spec.image", "cores=spec.coreTemplate.spec.replicas", "replicants=spec.replicantTemplate.spec.replicas"),
     "kubernetes:apps.emqx.io/v2beta1:Rebalance": ("spec.instanceName", "spec.rebalanceStrategy.connEvictRate"),
@@ -220,6 +245,10 @@ def user_data_files(recording: Recording) -> list[tuple[str, str]]:
                 files.append((f"{pool}.user-data", _decode(r.inputs["userData"])))
         elif r.type == LAUNCH_TEMPLATE and r.inputs.get("userData") is not None:
             files.append((f"{_safe(r.name)}.user-data.mime", _decode(r.inputs["userData"])))
+        elif r.type == ECS_INSTANCE and r.inputs.get("userData") is not None:
+            # VM mode: one cloud-config per EMQX node (components/render/vm_node.py), named by its instance.
+            node = _safe(str(r.inputs.get("instanceName") or r.name))
+            files.append((f"{node}.yaml", _decode(r.inputs["userData"])))
     return files
 
 
@@ -263,8 +292,12 @@ def _brief(value: Any, limit: int = 60) -> str:
 
 
 def _pool_size(inputs: Mapping[str, Any]) -> str | None:
-    """A node pool's size: fixed (desiredSize), or at rest and at the rollout peak (scalingConfig min and max)."""
+    """A node pool's size: fixed (desiredSize), or at rest and at the rollout peak (scalingConfig min and max).
+    An EKS node group always has scalingConfig: a range when max exceeds min (the autoscaler's room)."""
     scaling = _lookup(inputs, "scalingConfig")
+    if isinstance(scaling, dict) and "enable" not in scaling and "maxSize" in scaling:
+        low, high = _lookup(inputs, "scalingConfig.minSize"), _lookup(inputs, "scalingConfig.maxSize")
+        return f"nodes={low}" if low == high else f"nodes={low} (at rest; {high} at the rollout peak)"
     if isinstance(scaling, dict) and cast(dict[str, Any], scaling).get("enable"):
         low, high = _lookup(inputs, "scalingConfig.minSize"), _lookup(inputs, "scalingConfig.maxSize")
         return f"nodes={low} (at rest; {high} at the rollout peak)"
@@ -283,7 +316,7 @@ def shown_settings(resource: RecordedResource, placeholders: Iterable[str] = ())
         value = _lookup(inputs, path)
         if value is not None:
             pairs.append(f"{label or path.rsplit('.', 1)[-1]}={_brief(value)}")
-    if resource.type == NODE_POOL:
+    if resource.type in (NODE_POOL, EKS_NODE_GROUP):
         size = _pool_size(inputs)
         if size:
             pairs.insert(min(2, len(pairs)), size)
@@ -301,6 +334,14 @@ def pool_totals(recording: Recording) -> list[str]:
             low, high = int(scaling.get("minSize") or 0), int(scaling.get("maxSize") or 0)
         else:
             low = high = int(pool.inputs.get("desiredSize") or 0)
+        at_rest, peak = totals.get(name, (0, 0))
+        totals[name] = (at_rest + low, peak + high)
+    for group in recording.by_type(EKS_NODE_GROUP):
+        # EKS: labels are a map; the EMQX pool is one group per zone, added up here.
+        labels = group.inputs.get("labels") or {}
+        name = str(next((v for k, v in labels.items() if str(k).endswith("/pool")), group.name))
+        scaling = group.inputs.get("scalingConfig") or {}
+        low, high = int(scaling.get("minSize") or 0), int(scaling.get("maxSize") or 0)
         at_rest, peak = totals.get(name, (0, 0))
         totals[name] = (at_rest + low, peak + high)
     return [f"{name} {low} nodes" + (f" at rest, {high} at the rollout peak" if high != low else "")
@@ -329,12 +370,42 @@ def _safe_sysctls(recording: Recording) -> frozenset[str]:
     (the oldest Kubernetes this project supports when it does not create the cluster)."""
     from components.tuning import safe_sysctls
 
-    clusters = recording.by_type("alicloud:cs/managedKubernetes:ManagedKubernetes")
+    clusters = (recording.by_type("alicloud:cs/managedKubernetes:ManagedKubernetes")
+                or recording.by_type(EKS_CLUSTER))
     version = str(clusters[0].inputs.get("version", "1.29")) if clusters else "1.29"
     return safe_sysctls(".".join(version.split(".")[:2]))
 
 
 _SYSCTL_LINE = re.compile(r"^([a-z]+(?:\.[a-z0-9_-]+)+)\s+(?:=\s*|raise\s+|set\s+)?(\S.*)$")
+_NODEADM_PART = "application/node.eks.aws"
+
+
+def _eks_node_groups(recording: Recording) -> list[tuple[str, dict[str, str], set[str]]]:
+    """(node group, labels, sysctls its kubelet allows) for each EKS node group: the allowlist is in the nodeadm
+    NodeConfig part of its launch template's user data (components/tuning.py eks_node_config)."""
+    allowed_by_template: dict[str, set[str]] = {}
+    for template in recording.by_type(LAUNCH_TEMPLATE):
+        if template.inputs.get("userData") is None:
+            continue
+        allowed: set[str] = set()
+        for part in email.message_from_string(_decode(template.inputs["userData"])).walk():
+            if part.get_content_type() != _NODEADM_PART:
+                continue
+            try:
+                config = yaml.safe_load(str(part.get_payload())) or {}
+            except yaml.YAMLError:
+                continue
+            found = _lookup(config, "spec.kubelet.config.allowedUnsafeSysctls") if isinstance(config, dict) else None
+            allowed |= {str(s) for s in found or []}
+        # The mocks (and Pulumi) give a launch template the id its node group's launchTemplate.id refers to.
+        allowed_by_template[str(template.outputs.get("id") or f"{template.name}-id")] = allowed
+    groups: list[tuple[str, dict[str, str], set[str]]] = []
+    for group in recording.by_type(EKS_NODE_GROUP):
+        template_id = str(_lookup(group.inputs, "launchTemplate.id") or "")
+        labels = {str(k): str(v) for k, v in (group.inputs.get("labels") or {}).items()}
+        groups.append((str(group.inputs.get("nodeGroupName", group.name)), labels,
+                       allowed_by_template.get(template_id, set())))
+    return groups
 
 
 def render_tuning(recording: Recording) -> str:
@@ -343,7 +414,9 @@ def render_tuning(recording: Recording) -> str:
     lines: list[str] = []
     allowed_by_pool: dict[str, tuple[dict[str, str], set[str]]] = {}
     for name, text in user_data_files(recording):
-        node_keys = [f"{m.group(1)}={m.group(2)}" for m in map(_SYSCTL_LINE.match, text.splitlines()) if m]
+        # Stripped: inside a cloud-config (EKS) the script is indented under `content: |`.
+        node_keys = [f"{m.group(1)}={m.group(2)}" for m in (_SYSCTL_LINE.match(line.strip())
+                                                               for line in text.splitlines()) if m]
         lines.append(f"  node user data {name}: {len(text.splitlines())} lines; node sysctls: {' '.join(node_keys)}")
     for pool in recording.by_type(NODE_POOL):
         allowed = _lookup(pool.inputs, "kubeletConfiguration.allowedUnsafeSysctls") or []
@@ -351,6 +424,10 @@ def render_tuning(recording: Recording) -> str:
         allowed_by_pool[str(pool.inputs.get("nodePoolName", pool.name))] = (labels, set(allowed))
         if allowed:
             lines.append(f"  pool {pool.inputs.get('nodePoolName', pool.name)}: kubelet allows {' '.join(allowed)}")
+    for group_name, labels, allowed in _eks_node_groups(recording):
+        allowed_by_pool[group_name] = (labels, allowed)
+        if allowed:
+            lines.append(f"  node group {group_name}: kubelet allows {' '.join(sorted(allowed))}")
     for emqx in recording.by_type(EMQX):
         pod = _lookup(emqx.inputs, "spec.coreTemplate.spec.podSecurityContext.sysctls") or []
         names = [f"{s['name']}={s['value']}" for s in pod]

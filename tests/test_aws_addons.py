@@ -1,5 +1,6 @@
-"""The AWS in-cluster pieces under mocks (preview=False): the load balancer controller, the TargetGroupBindings it
-serves, the EBS CSI add-on with its StorageClass, and the Cluster Autoscaler; each with its Pod Identity role."""
+"""The AWS in-cluster pieces under mocks (preview=False): the load balancer controller, the EBS CSI add-on with its
+StorageClass, and the Cluster Autoscaler; each with its Pod Identity role. (The TargetGroupBindings the controller
+serves are the platform's companions: tests/test_aws_program.py.)"""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ from components.aws import autoscaler, lb_controller, storage
 from components.aws.autoscaler import AutoscalerSpec, ClusterAutoscaler
 from components.aws.lb_controller import AwsLoadBalancerController, LbControllerSpec
 from components.aws.storage import EbsStorage, EbsStorageSpec
-from components.aws.target_group_bindings import TargetGroupBindings
 from tests.aws_mocks import Registered, Run, build_under_mocks, fake_arn
-from tests.test_target_group_binding import validate_tgb
 from tests.validators import validate_k8s
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -25,7 +24,6 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-TGB = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 CLUSTER = "emqx-prod"
 SYSTEM = {"emqx.io/pool": "system"}
 
@@ -42,10 +40,6 @@ def lbc() -> Run:
             "emqx", spec=LbControllerSpec(region="eu-west-1", node_selector=SYSTEM, tags={"stack": "p"}),
             cluster_name=CLUSTER, vpc_id="vpc-1", node_security_group_id="sg-nodes",
             cluster_security_group_id="sg-cluster", opts=opts)
-        TargetGroupBindings(
-            "emqx", emqx_name="emqx", namespace="emqx", mqtt_ports=(1883, 8883, 8083, 8084),
-            target_group_arns={p: pulumi.Output.from_input(f"arn:tg-{p}") for p in (1883, 8883, 8083, 8084, 18083)},
-            controller=controller.release, opts=opts)
         return {"role": controller.role_arn}
 
     return build_under_mocks(build)
@@ -97,20 +91,6 @@ def test_the_control_plane_reaches_the_webhooks_and_the_chart_waits_for_it(lbc: 
     release = _only(lbc, RELEASE)
     for token, name in ((INGRESS, rule.name), (ASSOCIATION, "emqx-lbc"), (ROLE_POLICY, "emqx-lbc-tgb")):
         assert f"{token}::{name}" in release.dependencies
-
-
-def test_bindings_follow_the_controller_and_pass_the_crd(lbc: Run) -> None:
-    bindings = lbc.by_type(TGB)
-    assert sorted(b.inputs["metadata"]["name"] for b in bindings) == [
-        "emqx-dashboard", "emqx-mqtt", "emqx-mqtts", "emqx-ws", "emqx-wss"]
-    release = _only(lbc, RELEASE)
-    for b in bindings:
-        assert f"{RELEASE}::{release.name}" in b.dependencies
-        assert b.provider.split("::")[-1].startswith("k8s"), b.provider
-        assert b.inputs["spec"]["targetGroupARN"] == f"arn:tg-{b.inputs['spec']['serviceRef']['port']}"
-        assert validate_tgb(b.inputs) == [], b.name
-        # A new target group (new ARN) cannot be patched into a binding: the binding is replaced, old one first.
-        assert b.replace_on_changes == ("spec.targetGroupARN", "spec.targetType") and b.delete_before_replace
 
 
 # --- storage ---------------------------------------------------------------------------------------------------

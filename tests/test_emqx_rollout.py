@@ -38,7 +38,9 @@ def _stack_settings(name: str) -> Settings:
     return parse(values, stack=name, secret_keys=secrets)
 
 
-STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+# The operator's blue-green rollout: `mode: vm` stacks (no operator; one node at a time) are not in it.
+STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml")
+                if "emqx-platform:mode: vm" not in p.read_text())
 
 
 # ---------------------------------------------------------------- reconnect storms

@@ -80,6 +80,7 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
         admin_cidrs: Sequence[str],
         plugin: str,
         tags: Mapping[str, str],
+        ports: Sequence[int] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("emqx-platform:alicloud:ClassicLoadBalancer", name, None, opts)
@@ -124,7 +125,8 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
         # Only the listeners the settings serve (TLS only on the internet unless allowPlainText): with no listener a
         # port is not reachable through the load balancer, whatever the CCM does with the Service's other ports (it
         # leaves the listeners of a reused load balancer alone: force-override-listeners "false").
-        mqtt_ports = settings.served_ports
+        # `ports`: VM mode without a listener key pair serves the plain-text ports only (vm_cluster_spec.py).
+        mqtt_ports = tuple(ports) if ports is not None else settings.served_ports
         for port in [*mqtt_ports, DASHBOARD_PORT]:
             label = SCHEMES.get(port, "dashboard")
             group = alicloud.slb.ServerGroup(f"{name}-{label}", load_balancer_id=clb.id, name=f"{name}-{label}",

@@ -16,6 +16,7 @@ class AlicloudNetwork(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     node_vswitch_ids: list[pulumi.Output[str]]
     pod_vswitch_ids: list[pulumi.Output[str]]
+    # Absent with node_security_group=False (VM mode: vm_security_group.py guards the nodes).
     security_group_id: pulumi.Output[str]
     # What must exist before a node boots: its route to the internet (image pulls, ACK's own node setup).
     egress: list[pulumi.Resource]
@@ -33,6 +34,7 @@ class AlicloudNetwork(pulumi.ComponentResource):
         tags: Mapping[str, str],
         protect: bool,
         mqtt_ports: Sequence[int] | None = None,
+        node_security_group: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("emqx-platform:alicloud:Network", name, None, opts)
@@ -76,6 +78,10 @@ class AlicloudNetwork(pulumi.ComponentResource):
                                           snat_ip=eip.ip_address,
                                           opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]))
             self.egress.append(snat)
+        if not node_security_group:
+            # VM mode: VPC, node vSwitches and egress only; the ACK node group below is for Kubernetes nodes.
+            self.register_outputs({"vpc_id": self.vpc_id})
+            return
 
         # inner_access_policy Accept lets the members of this group reach each other on every port: kubelet, the
         # flannel overlay (VXLAN between node addresses, so the EMQX cluster ports 4370/5369 between pods never show

@@ -61,6 +61,7 @@ class NetworkLoadBalancer(pulumi.ComponentResource):
         plugin: str,
         listener_cps: int,
         tags: Mapping[str, str],
+        ports: Sequence[int] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("emqx-platform:alicloud:NetworkLoadBalancer", name, None, opts)
@@ -78,7 +79,8 @@ class NetworkLoadBalancer(pulumi.ComponentResource):
                                        nic_type="intranet", priority=1, description="ICMP (VIP probes, PMTU)",
                                        opts=child)
         # Only the listeners the settings serve (TLS only on the internet unless allowPlainText).
-        mqtt_ports = settings.served_ports
+        # `ports`: VM mode without a listener key pair serves the plain-text ports only (vm_cluster_spec.py).
+        mqtt_ports = tuple(ports) if ports is not None else settings.served_ports
         allowed = [(port, cidr, "MQTT clients") for port in mqtt_ports for cidr in client_cidrs]
         allowed += [(DASHBOARD_PORT, cidr, "EMQX dashboard and API") for cidr in admin_cidrs]
         for port, cidr, why in allowed:

@@ -43,6 +43,7 @@ class VmLoadBalancer(pulumi.ComponentResource):
         listener_cps: int,
         backends: Sequence[tuple[str, pulumi.Input[str]]],
         tags: Mapping[str, str],
+        ports: Sequence[int] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("emqx-platform:alicloud:VmLoadBalancer", name, None, opts)
@@ -55,14 +56,14 @@ class VmLoadBalancer(pulumi.ComponentResource):
             lb: NetworkLoadBalancer | ClassicLoadBalancer = NetworkLoadBalancer(
                 name, settings=settings, vpc_id=after_nodes, vswitch_ids=vswitch_ids, zones=zones,
                 client_cidrs=client_cidrs, admin_cidrs=admin_cidrs, plugin="terway", listener_cps=listener_cps,
-                tags=tags, opts=child)
+                tags=tags, ports=ports, opts=child)
         else:
             first_vswitch = pulumi.Output.all(after_nodes, vswitch_ids[0]).apply(lambda v: str(v[1]))
             lb = ClassicLoadBalancer(name, settings=settings, vswitch_id=first_vswitch, zones=zones,
-                                     admin_cidrs=admin_cidrs, plugin="terway", tags=tags, opts=child)
+                                     admin_cidrs=admin_cidrs, plugin="terway", tags=tags, ports=ports, opts=child)
 
-        ports = [*settings.served_ports, DASHBOARD_PORT]
-        for port in ports:
+        # The same ports as the listeners (and as EMQX serves: render/vm_node.py VmListeners.served_ports).
+        for port in [*(ports if ports is not None else settings.served_ports), DASHBOARD_PORT]:
             group_id = lb.server_group_ids[port]
             for node_label, instance_id in backends:
                 if settings.type == "nlb":

@@ -39,7 +39,11 @@ TIMEOUT_MARGIN_SECONDS = 120
 PREAMBLE = """#!/bin/bash
 set -euo pipefail
 # A new instance: cloud-init's first boot (install, configure, join) comes first; its failure fails this run.
-cloud-init status --wait >/dev/null
+# Exit 1 is an error; cloud-init 23.4+ exits 2 for recoverable errors (warnings, "degraded"), which Ubuntu and RHEL
+# patch back to 0 (cloud-init docs explanation/return_codes: test for != 1).
+rc=0
+cloud-init status --wait >/dev/null || rc=$?
+[ "$rc" -ne 1 ] || { echo "emqx-apply: err: cloud-init's first boot failed (cloud-init status --long)"; exit 1; }
 """
 
 

@@ -1,6 +1,6 @@
 """The secrets of a VM-mode EMQX cluster, kept out of user data: the node cookie (generated), the dashboard password
-(generated) and the licence, as KMS-encrypted OOS encryption parameters that each node reads at boot with an
-instance RAM role allowed to read exactly those parameters.
+(generated), the licence, the listener TLS key pair and the MQTT users file, as KMS-encrypted OOS encryption
+parameters that each node reads at boot with an instance RAM role allowed to read exactly those parameters.
 
 Why not in user data: it is readable through the ECS API (DescribeUserData) by anyone with ECS read access and from
 inside the instance through the metadata service (VM.md §3; Alibaba doc-detail/150575).
@@ -16,7 +16,7 @@ Permissions: GetSecretParameter is authorised on `acs:oos:{region}:{account}:sec
 also needs KMS GetSecretValue (OOS API GetSecretParameter, 'RAM authorization'; OOS 'Control access to different
 encryption parameters from a RAM user' (doc-detail/200116) grants oos:GetSecretParameter and kms:GetSecretValue in
 one statement scoped to the parameters). The role's policy names each parameter's ARN, no wildcard, so a node can
-read this cluster's three parameters and nothing else. The role trusts ecs.aliyuncs.com only (an instance RAM role).
+read this cluster's parameters and nothing else. The role trusts ecs.aliyuncs.com only (an instance RAM role).
 """
 
 from __future__ import annotations
@@ -36,6 +36,18 @@ TRUST_POLICY = json.dumps({
     "Version": "1",
     "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["ecs.aliyuncs.com"]}}],
 }, sort_keys=True)
+
+
+# OOS encryption parameter values: 1 to 4096 characters (pulumi-alicloud oos.SecretParameter `value`).
+MAX_VALUE = 4096
+
+
+def _fits(what: str, value: str) -> str:
+    # Says which parameter and how long, never the value: a PEM chain or users file past the limit.
+    if not 1 <= len(value) <= MAX_VALUE:
+        raise ValueError(f"the {what.replace('-', ' ')} is {len(value)} characters; an OOS encryption parameter "
+                         f"holds 1 to {MAX_VALUE}")
+    return value
 
 
 def parameter_arn(region: str, account_id: str, name: str) -> str:
@@ -80,6 +92,9 @@ class VmSecrets(pulumi.ComponentResource):
         kms_key_id: str | None,
         tags: Mapping[str, str],
         protect: bool,
+        tls_certificate: pulumi.Input[str] | None = None,
+        tls_private_key: pulumi.Input[str] | None = None,
+        mqtt_users_file: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("emqx-platform:alicloud:VmSecrets", name, None, opts)
@@ -89,6 +104,11 @@ class VmSecrets(pulumi.ComponentResource):
         tagged = {**tags, "component": "vm-secrets"}
         if (names.license is None) != (license_key is None):
             raise ValueError("a licence parameter name and a licence key go together")
+        if ((names.tls_cert is None) != (tls_certificate is None)
+                or (names.tls_key is None) != (tls_private_key is None)):
+            raise ValueError("the TLS parameter names and the certificate and key go together")
+        if (names.mqtt_users is None) != (mqtt_users_file is None):
+            raise ValueError("an MQTT users parameter name and the users file go together")
 
         cookie = random.RandomPassword(f"{name}-cookie", length=COOKIE_LENGTH, special=False, opts=kept)
         # EMQX applies the default dashboard password only when its database is first created (emqx_cluster.py).
@@ -102,13 +122,20 @@ class VmSecrets(pulumi.ComponentResource):
         ]
         if names.license is not None and license_key is not None:
             values.append(("license", names.license, pulumi.Output.secret(license_key)))
+        if names.tls_cert is not None and tls_certificate is not None:
+            values.append(("tls-cert", names.tls_cert, pulumi.Output.secret(tls_certificate)))
+        if names.tls_key is not None and tls_private_key is not None:
+            values.append(("tls-key", names.tls_key, pulumi.Output.secret(tls_private_key)))
+        if names.mqtt_users is not None and mqtt_users_file is not None:
+            values.append(("mqtt-users", names.mqtt_users, pulumi.Output.secret(mqtt_users_file)))
         self.ready = []
         for label, parameter_name, value in values:
             self.ready.append(alicloud.oos.SecretParameter(
                 f"{name}-{label}",
                 secret_parameter_name=parameter_name,
                 type="Secret",
-                value=pulumi.Output.secret(value),
+                value=pulumi.Output.secret(pulumi.Output.from_input(value).apply(
+                    lambda v, what=label: _fits(what, v))),
                 # None: OOS encrypts with its default KMS service key.
                 key_id=kms_key_id,
                 description=f"EMQX {label.replace('-', ' ')}",

@@ -63,9 +63,15 @@ class SecretNames:
     cookie: str
     dashboard_password: str
     license: str | None = None  # Enterprise only
+    # The PEM chain and key EMQX serves on 8883/8084 (the load balancer passes TLS through).
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # The built-in database's bootstrap file (hashed users, render/auth.py bootstrap_users).
+    mqtt_users: str | None = None
 
     def all(self) -> tuple[str, ...]:
-        return tuple(n for n in (self.cookie, self.dashboard_password, self.license) if n)
+        return tuple(n for n in (self.cookie, self.dashboard_password, self.license, self.tls_cert, self.tls_key,
+                                 self.mqtt_users) if n)
 
 
 @dataclass(frozen=True)

@@ -23,19 +23,22 @@ Pure: no pulumi import.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import gzip
 import hashlib
 import json
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 
 from components import tuning
 from components.emqx_versions import Edition
+from components.render import auth as auth_render
 from components.render.emqx import (
     DASHBOARD_PASSWORD_ENV,
     DEFAULT_ACCEPTORS,
@@ -44,6 +47,10 @@ from components.render.emqx import (
     max_ports,
 )
 from components.tuning import TuningProfile
+
+if TYPE_CHECKING:
+    # Only for the annotation: the settings package imports renderers, so a runtime import here would be circular.
+    from components.settings.auth import AuthSettings
 
 VmOs = Literal["alinux3", "ubuntu22.04", "ubuntu24.04"]
 Arch = Literal["amd64", "arm64"]
@@ -73,6 +80,11 @@ STAGED_CONF = f"{STAGE_DIR}/emqx.conf"
 SECRETS_ENV = f"{STAGE_DIR}/secrets.env"
 LICENSE_PATH = f"{STAGE_DIR}/license.key"
 TLS_DIR = f"{STAGE_DIR}/tls"
+# The MQTT client auth files at node paths (render/auth.py mounts them into pods on Kubernetes).
+AUTH_DIR = f"{STAGE_DIR}/auth"
+USERS_PATH = f"{AUTH_DIR}/{auth_render.USERS_FILE}"
+ACL_DIR = f"{STAGE_DIR}/acl"
+APPLIED_MARKER = f"{STAGE_DIR}/applied"
 EMQX_CONF = "/etc/emqx/emqx.conf"
 DATA_DIR = "/var/lib/emqx"
 DROPIN_PATH = "/etc/systemd/system/emqx.service.d/10-emqx-platform.conf"
@@ -84,6 +96,9 @@ METADATA = "http://100.100.100.200/latest"
 TOP_LEVEL_KEYS = frozenset({"write_files", "runcmd"})
 # ECS: "the pre-encoding user data cannot exceed 16 KB" (alibabacloud.com doc-detail/49121); EC2 has the same limit.
 USER_DATA_LIMIT = 16 * 1024
+# Cloud Assistant: CommandContent "must be Base64-encoded. Maximum size: 18 KB" (ROS ALIYUN::ECS::Command; ECS API
+# CreateCommand).
+COMMAND_LIMIT = 18 * 1024
 
 _NODE_NAME = re.compile(r"emqx@([0-9]{1,3}(?:\.[0-9]{1,3}){3})")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -144,6 +159,8 @@ class SecretNames:
     license: str | None = None  # Enterprise only
     tls_cert: str | None = None  # PEM chain; needed when TLS ends on the node
     tls_key: str | None = None
+    # The built-in database's bootstrap file (render/auth.py bootstrap_users: hashed, JSON), when the stack has users.
+    mqtt_users: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +173,14 @@ class VmListeners:
     # The load balancer sends PROXY protocol headers (NLB proxy_protocol_enabled); EMQX must then expect them
     # (DOCS deploy/cluster/lb.md), or every connection fails.
     proxy_protocol: bool = False
+    # The MQTT ports the load balancer forwards (LoadBalancerSettings.served_ports); a listener on any other port is
+    # switched off, so nothing on the node answers where the load balancer and the security group do not lead.
+    served_ports: tuple[int, ...] = tuple(p for _, _, p in LISTENERS)
+
+    @property
+    def node_tls(self) -> bool:
+        """EMQX itself serves a TLS listener, so the node needs the key pair."""
+        return self.tls == "node" and any(p in self.served_ports for k, _, p in LISTENERS if k in ("ssl", "wss"))
 
 
 @dataclass(frozen=True)
@@ -177,6 +202,10 @@ class VmNodeSpec:
     join_timeout_seconds: int = 900
     join_poll_seconds: int = 5
     extra_hocon: tuple[str, ...] = field(default=())  # further emqx.conf lines (already HOCON), appended last
+    # MQTT client authentication and authorization, as on Kubernetes (render/auth.py). The default is the settings'
+    # default: the built-in database (empty unless secrets.mqtt_users bootstraps it) and deny what no rule allows,
+    # so a node never admits anonymous clients unless the stack says so.
+    auth: AuthSettings = field(default_factory=lambda: _default_auth())
 
     @property
     def private_ip(self) -> str:
@@ -184,6 +213,12 @@ class VmNodeSpec:
         if match is None:
             raise ValueError(f"node name {self.node_name!r}: expected emqx@<IPv4>")
         return match.group(1)
+
+
+def _default_auth() -> AuthSettings:
+    from components.settings.auth import AuthSettings
+
+    return AuthSettings()
 
 
 # --- checks -------------------------------------------------------------------------------------------------------
@@ -232,14 +267,20 @@ def validate(spec: VmNodeSpec) -> list[str]:
         if url is not None and not re.fullmatch(r"https://[A-Za-z0-9._~:/%+-]+", url):
             errors.append(f"{url!r}: an https URL without shell or YAML metacharacters is required")
     names = [spec.secrets.cookie, spec.secrets.dashboard_password, spec.secrets.license, spec.secrets.tls_cert,
-             spec.secrets.tls_key]
+             spec.secrets.tls_key, spec.secrets.mqtt_users]
     for name in names:
         if name is not None and _PARAMETER.fullmatch(name) is None:
             errors.append(f"secret parameter name {name!r}: letters, digits, '-', '_', '.', '/' only")
-    if spec.listeners.tls == "node" and (spec.secrets.tls_cert is None or spec.secrets.tls_key is None):
+    if spec.listeners.node_tls and (spec.secrets.tls_cert is None or spec.secrets.tls_key is None):
         errors.append("TLS on the node needs the tls_cert and tls_key secret parameters")
     if spec.secrets.license is not None and spec.package.edition != "enterprise":
         errors.append("a licence applies to EMQX Enterprise only")
+    if spec.secrets.mqtt_users is not None and not spec.auth.built_in_database:
+        errors.append("MQTT users need the built-in database authenticator (emqx.auth.builtInDatabase)")
+    if spec.auth.x509 is not None:
+        # On Kubernetes the client CA is a Secret mounted into the pods; nothing delivers one to a VM yet, and
+        # verify_peer without a cacertfile would trust the package's bundled example CA.
+        errors.append("emqx.auth.x509: client certificate authentication is not available on VMs yet")
     if _ROLE_NAME.fullmatch(spec.secret_source.ram_role_name) is None:
         errors.append(f"RAM role name {spec.secret_source.ram_role_name!r} is not valid")
     if _REGION.fullmatch(spec.secret_source.region) is None:
@@ -338,7 +379,7 @@ def vm_hocon(spec: VmNodeSpec) -> str:
     ls = spec.listeners
     for kind, _, port in LISTENERS:
         prefix = f"listeners.{kind}.default"
-        if kind in ("ssl", "wss") and ls.tls == "load_balancer":
+        if (kind in ("ssl", "wss") and ls.tls == "load_balancer") or port not in ls.served_ports:
             lines.append(f"{prefix}.enable = false")
             continue
         lines.append(f'{prefix}.bind = "0.0.0.0:{port}"')
@@ -357,8 +398,34 @@ def vm_hocon(spec: VmNodeSpec) -> str:
     if spec.secrets.license is not None:
         # Enterprise 5.4+ re-reads a file:// licence every 2 minutes (render/emqx.py LICENSE_MOUNT note).
         lines.append(f'license.key = "file://{LICENSE_PATH}"')
+    lines += auth_hocon(spec)
     lines += spec.extra_hocon
     return "\n".join(lines) + "\n"
+
+
+def auth_hocon(spec: VmNodeSpec) -> list[str]:
+    """The same authentication chain and authorization sources as on Kubernetes (render/auth.py hocon_lines), with
+    the bootstrap users file and the ACL file at their node paths. Written out even when empty (`authentication =
+    []`, `authorization.sources = []`): left out, the package's emqx.conf defaults would decide (an empty chain
+    admits every client; the default file source ends with allow-all)."""
+    inputs = auth_render.AuthInputs(settings=spec.auth, users_secret=spec.secrets.mqtt_users,
+                                    acl_config_map="")
+    lines = [line.replace(auth_render.AUTH_MOUNT, AUTH_DIR).replace(auth_render.ACL_MOUNT, ACL_DIR)
+             for line in auth_render.hocon_lines(inputs)]
+    # Every file the chain names must be one this node has; a pod path left over would point at nothing.
+    leftover = [line for line in lines if "/opt/emqx" in line]
+    if leftover:
+        raise ValueError(f"auth lines name a Kubernetes mount path: {leftover}")
+    return lines
+
+
+def acl_node_file(spec: VmNodeSpec) -> NodeFile | None:
+    """The file ACL, named by its content as on Kubernetes (render/auth.py acl_file_name), world-readable: EMQX
+    (User=emqx) reads it, and it holds rules, not secrets."""
+    rules = spec.auth.acl_rules
+    if not rules:
+        return None
+    return NodeFile(f"{ACL_DIR}/{auth_render.acl_file_name(rules)}", "0644", auth_render.acl_file(rules))
 
 
 def systemd_dropin(spec: VmNodeSpec) -> str:
@@ -501,7 +568,12 @@ def _setup_script(spec: VmNodeSpec) -> str:
     if spec.secrets.license is not None:
         optional_fetch.append(f"fetch_secret {q(spec.secrets.license)} {LICENSE_PATH}")
         optional_chown.append(f"chown emqx:emqx {LICENSE_PATH}")
-    if spec.listeners.tls == "node":
+    if spec.secrets.mqtt_users is not None:
+        optional_fetch.append(f"mkdir -p {AUTH_DIR}")
+        optional_fetch.append(f"fetch_secret {q(spec.secrets.mqtt_users)} {USERS_PATH}")
+        optional_chown.append(f"chmod 0711 {AUTH_DIR}")
+        optional_chown.append(f"chown emqx:emqx {USERS_PATH}")
+    if spec.listeners.node_tls:
         assert spec.secrets.tls_cert is not None and spec.secrets.tls_key is not None  # validate()
         optional_fetch.append(f"fetch_secret {q(spec.secrets.tls_cert)} {TLS_DIR}/tls.crt")
         optional_fetch.append(f"fetch_secret {q(spec.secrets.tls_key)} {TLS_DIR}/tls.key")
@@ -570,10 +642,12 @@ def node_files(node: VmNodeSpec) -> tuple[NodeFile, ...]:
     errors = validate(node)
     if errors:
         raise ValueError("\n".join(errors))
+    acl = acl_node_file(node)
     return (
         NodeFile(tuning.NODE_SCRIPT_PATH, "0755", tuning_script(node.tuning)),
         NodeFile(WAIT_PATH, "0755", _WAIT),
         NodeFile(STAGED_CONF, "0644", vm_hocon(node)),
+        *((acl,) if acl is not None else ()),
         NodeFile(DROPIN_PATH, "0644", systemd_dropin(node)),
         NodeFile(SETUP_PATH, "0700", _setup_script(node)),
     )
@@ -605,3 +679,85 @@ def render_vm_user_data(node: VmNodeSpec) -> str:
     if size > USER_DATA_LIMIT:
         raise ValueError(f"user data for {node.node_name} is {size} bytes, over ECS's {USER_DATA_LIMIT}-byte limit")
     return text
+
+
+def vm_tuning(profile: TuningProfile) -> TuningProfile:
+    """The stack's profile with the VM's EMQX ports (VM_EMQX_PORTS: gen_rpc on 5370 besides the pod's ports) added
+    to net.ipv4.ip_local_reserved_ports, keeping whatever else the stack reserves, so no outgoing connection takes a
+    port EMQX must listen on. Everything else is unchanged."""
+    reserved = profile.value_of("net.ipv4.ip_local_reserved_ports") or ""
+    ports: set[int] = set(VM_EMQX_PORTS)
+    for item in filter(None, reserved.replace(" ", "").split(",")):
+        low, _, high = item.partition("-")
+        ports.update(range(int(low), int(high or low) + 1))
+    value = tuning.format_port_list(ports)
+    sysctls = tuple(dataclasses.replace(s, value=value) if s.key == "net.ipv4.ip_local_reserved_ports" else s
+                    for s in profile.sysctls)
+    if not any(s.key == "net.ipv4.ip_local_reserved_ports" for s in sysctls):
+        raise ValueError("the tuning profile has no net.ipv4.ip_local_reserved_ports to add the VM ports to")
+    return dataclasses.replace(profile, sysctls=sysctls)
+
+
+_APPLY = """\
+#!/bin/bash
+# Day-two apply for {node}, run by Cloud Assistant (components/alicloud/vm_rollout.py) one node at a time.
+# Generated by components/render/vm_node.py; idempotent. Writes the node's files; when one changed (or an earlier
+# apply did not finish), re-runs the setup (package, config, restart, join wait); otherwise only waits for the join.
+# Exits 0 only once this node runs in the cluster with a majority of the cores.
+set -euo pipefail
+umask 077
+digest={digest}
+marker={marker}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+changed=0
+n=0
+# stage FILE MODE <<< gzip+base64: decodes the new content; notes whether it differs from the file on the node.
+stage() {{
+  n=$((n + 1))
+  base64 -d | gunzip >"$work/$n" || {{ echo "emqx-apply: err: cannot decode $1"; exit 1; }}
+  printf '%s %s %s\\n' "$n" "$2" "$1" >>"$work/list"
+  cmp -s "$work/$n" "$1" || changed=1
+}}
+{stages}
+state=$(cat "$marker" 2>/dev/null || echo first-boot)
+if [ "$changed" = 0 ] && {{ [ "$state" = "$digest" ] || [ "$state" = first-boot ]; }}; then
+  # The files are the ones the last successful setup ran with (first boot: cloud-init succeeded, the rollout
+  # preamble checked): no restart, only the join check.
+  {wait} {timeout} {poll} {need} {node} {seeds}
+  echo "$digest" >"$marker"
+  echo "emqx-apply: info: {node} unchanged ($digest) and joined"
+  exit 0
+fi
+echo pending >"$marker"
+# umask 022 for directories install creates (a new ACL directory): EMQX (User=emqx) must be able to enter them.
+while read -r i mode path; do
+  (umask 022 && install -D -m "$mode" -o root -g root "$work/$i" "$path")
+done <"$work/list"
+{setup}
+echo "$digest" >"$marker"
+echo "emqx-apply: info: {node} applied $digest and joined"
+"""
+
+
+def render_vm_apply_script(node: VmNodeSpec) -> str:
+    """The day-two script for one node: the same files as its user data (node_files), then the setup again only when
+    something changed, so a fresh node (first boot still running: vm_rollout's preamble waits for cloud-init) is
+    not restarted for nothing. Files travel gzip+base64 to fit Cloud Assistant's 18 KB command limit. Raises
+    ValueError with every problem of the spec, or when the command would not fit."""
+    q = shlex.quote
+    stages = []
+    for f in node_files(node):
+        blob = base64.b64encode(gzip.compress(f.content.encode(), mtime=0)).decode()
+        lines = "\n".join(blob[i:i + 76] for i in range(0, len(blob), 76))
+        stages.append(f"stage {q(f.path)} {f.permissions} <<'EOF'\n{lines}\nEOF")
+    script = _APPLY.format(
+        node=q(node.node_name), digest=node_digest(node), marker=APPLIED_MARKER, stages="\n".join(stages),
+        wait=WAIT_PATH, timeout=node.join_timeout_seconds, poll=node.join_poll_seconds, need=quorum(node),
+        seeds=" ".join(q(s) for s in node.core_seeds), setup=SETUP_PATH,
+    )
+    size = len(base64.b64encode(script.encode()))
+    if size > COMMAND_LIMIT:
+        raise ValueError(f"day-two command for {node.node_name} is {size} bytes base64, over Cloud Assistant's "
+                         f"{COMMAND_LIMIT}-byte limit")
+    return script
