@@ -113,7 +113,9 @@ def test_the_ebs_addon_runs_under_its_pod_identity_role(ebs: Run) -> None:
     assert association == {"roleArn": fake_arn(ROLE, "emqx-ebs-csi"), "serviceAccount": "ebs-csi-controller-sa"}
     _trusts_pod_identity(_only(ebs, ROLE))
     attachment = _only(ebs, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicyV2"
+    # AWS Managed Policy Reference, AmazonEBSCSIDriverPolicyV2: type "AWS managed policy", no service-role/ path
+    # (unlike V1, arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy).
+    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2"
     assert f"aws:iam/rolePolicyAttachment:RolePolicyAttachment::{attachment.name}" in addon.dependencies
 
 

@@ -37,9 +37,9 @@ SPEC = AwsLoadBalancerSpec(
 )
 
 
-def _run(spec: AwsLoadBalancerSpec = SPEC) -> Run:
+def _run(spec: AwsLoadBalancerSpec = SPEC, name: str = "emqx") -> Run:
     def build() -> dict[str, Any]:
-        lb = AwsLoadBalancer("emqx", spec=spec, vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b", "subnet-c"],
+        lb = AwsLoadBalancer(name, spec=spec, vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b", "subnet-c"],
                              node_security_group_id=NODE_SG)
         return {"endpoints": lb.endpoints, "dashboard_url": lb.dashboard_url, "arn": lb.load_balancer_arn,
                 **{f"tg{p}": arn for p, arn in lb.target_group_arns.items()}}
@@ -133,6 +133,26 @@ def test_outputs(run: Run) -> None:
     assert run.outputs["tg8883"] == fake_arn(TG, "emqx-mqtts")
 
 
+def test_elb_auto_names_fit_32_characters_for_the_longest_stack_name() -> None:
+    # Pulumi auto-names the NLB and its target groups `<resource name>-<7 random>` and refuses, at preview, one over
+    # ELB's 32 characters ("name '...' plus 7 random chars is longer than maximum length 32": pulumi
+    # resource.NewUniqueHex; ELBv2 CreateTargetGroup). The program names the platform emqx-<stack>, and the
+    # settings allow 24-character stack names (components/settings/common.py STACK_NAME_MAX).
+    names = {f"emqx-{'s' * 24}", f"emqx-{'t' * 24}", "emqx-aws-prod"}
+    built: set[str] = set()
+    for platform in sorted(names):
+        run = _run(name=platform)
+        elb = [r.name for r in run.resources if r.type in (LB, TG)]
+        assert len(elb) == 1 + len(SPEC.ports)
+        for resource_name in elb:
+            assert len(resource_name) + len("-abcdef0") <= 32, resource_name
+            assert all(c.isascii() and (c.isalnum() or c == "-") for c in resource_name), resource_name
+        built |= set(elb)
+    # Distinct per stack and per port; a short name keeps its readable form.
+    assert len(built) == len(names) * (1 + len(SPEC.ports))
+    assert {"emqx-aws-prod-nlb", "emqx-aws-prod-dashboard", "emqx-aws-prod-mqtts"} <= built
+
+
 def test_every_child_is_parented_and_names_are_unique(run: Run) -> None:
     names = [(r.type, r.name) for r in run.resources]
     assert len(names) == len(set(names))
@@ -160,6 +180,24 @@ def test_every_child_is_parented_and_names_are_unique(run: Run) -> None:
 def test_the_spec_refuses_what_an_nlb_does_not_accept(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         dataclasses.replace(SPEC, **{field: value})
+
+
+def test_the_spec_refuses_more_security_group_rules_than_ec2s_default_quota() -> None:
+    # Amazon VPC quotas: 60 inbound rules per security group (IPv4 and IPv6 apart). 4 ports x 14 + 4 = 60 fits,
+    # 4 x 15 + 1 = 61 does not (RulesPerSecurityGroupLimitExceeded on a real account, nothing in a preview).
+    clients = tuple(f"10.{i}.0.0/16" for i in range(15))
+    fits = dataclasses.replace(SPEC, client_cidrs=clients[:14], admin_cidrs=tuple(f"192.0.2.{i}/32" for i in range(4)))
+    assert len(fits.client_cidrs) == 14
+    with pytest.raises(ValueError, match="61 IPv4 rules"):
+        dataclasses.replace(SPEC, client_cidrs=clients, admin_cidrs=("192.0.2.0/24",))
+
+
+@pytest.mark.parametrize("timeout", [10, 11])
+def test_the_spec_refuses_a_health_check_timeout_not_below_the_interval(timeout: int) -> None:
+    # ELBv2 answers "ValidationError: Health check interval must be greater than the timeout" on CreateTargetGroup
+    # (aws-load-balancer-controller issue #2951, an NLB target group; terraform-provider-aws PR #48071).
+    with pytest.raises(ValueError, match="health_timeout_seconds"):
+        dataclasses.replace(SPEC, health_interval_seconds=10, health_timeout_seconds=timeout)
 
 
 @pytest.mark.parametrize("seconds", [60, 6000])

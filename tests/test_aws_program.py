@@ -115,13 +115,20 @@ def test_one_emqx_node_group_per_zone_each_in_its_zones_private_subnet(stack) ->
 
 
 def test_emqx_groups_hold_every_emqx_node_at_rest(stack) -> None:
-    _name, rec, config = stack
-    emqx = config["emqx"]
-    nodes = emqx.get("cores", 0) + emqx.get("replicants", 0)
-    groups = [g for g in rec.by_type(NODE_GROUP) if g.inputs["labels"].get("emqx-platform/pool") == "emqx"]
-    assert sum(g.inputs["scalingConfig"]["minSize"] for g in groups) == nodes
-    assert max(g.inputs["scalingConfig"]["minSize"] for g in groups) - min(
-        g.inputs["scalingConfig"]["minSize"] for g in groups) <= 1
+    _name, rec, _config = stack
+    spec = rec.one(EMQX).inputs["spec"]
+    cores = spec["coreTemplate"]["spec"]["replicas"]
+    replicants = spec.get("replicantTemplate", {}).get("spec", {}).get("replicas", 0)
+    core_groups = [g for g in rec.by_type(NODE_GROUP) if g.inputs["labels"].get("emqx-platform/pool") == "emqx-core"]
+    # Beside replicants the cores have their own zonal groups (nodePools.core); an all-core cluster has none.
+    assert bool(core_groups) == bool(replicants)
+    placed = {"emqx": replicants if core_groups else cores + replicants, "emqx-core": cores if core_groups else 0}
+    for pool, nodes in placed.items():
+        groups = [g for g in rec.by_type(NODE_GROUP) if g.inputs["labels"].get("emqx-platform/pool") == pool]
+        assert sum(g.inputs["scalingConfig"]["minSize"] for g in groups) == nodes
+        if groups:
+            assert max(g.inputs["scalingConfig"]["minSize"] for g in groups) - min(
+                g.inputs["scalingConfig"]["minSize"] for g in groups) <= 1
 
 
 def test_one_nlb_listener_and_ip_target_group_per_served_port(stack) -> None:
@@ -319,6 +326,24 @@ def test_every_taggable_aws_resource_carries_the_stack_tags(stack, run_stack) ->
     assert checked >= 40 and untaggable, (checked, untaggable)
 
 
+# What EC2 accepts in a security group's and a rule's description: "a-z, A-Z, 0-9, spaces, and
+# ._-:/()#,@[]+=;{}!$*" (EC2 API Reference, UserIdGroupPair.Description; CreateSecurityGroup adds `&`, rules that
+# reference a group do not). Anything else fails AuthorizeSecurityGroupIngress on a real account, never in a preview.
+EC2_DESCRIPTION_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz" "ABCDEFGHIJKLMNOPQRSTUVWXYZ" "0123456789"
+                                       " ._-:/()#,@[]+=;{}!$*")
+
+
+def test_security_group_and_rule_descriptions_use_what_ec2_accepts(stack) -> None:
+    _name, rec, _config = stack
+    described = [r for r in rec.resources
+                 if r.type in ("aws:ec2/securityGroup:SecurityGroup", "aws:vpc/securityGroupIngressRule:"
+                               "SecurityGroupIngressRule", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")]
+    assert len(described) >= 10
+    for r in described:
+        text = r.inputs.get("description") or ""
+        assert len(text) <= 255 and set(text) <= EC2_DESCRIPTION_CHARACTERS, (r.type, r.name, text)
+
+
 def test_every_aws_resource_is_created_in_the_stacks_region(stack) -> None:
     _name, rec, config = stack
     provider = rec.one("pulumi:providers:aws")
@@ -418,11 +443,17 @@ def test_tuned_groups_boot_with_the_tuning_user_data_and_the_system_group_withou
 def test_the_preview_summary_shows_the_node_groups_and_their_kubelet_allowlist(stack) -> None:
     _name, rec, config = stack
     summary = writers.render_summary(rec, None)
-    emqx = config["emqx"]
-    nodes = emqx.get("cores", 0) + emqx.get("replicants", 0)
-    assert f"emqx {nodes} nodes" in summary
+    spec = rec.one(EMQX).inputs["spec"]
+    cores = spec["coreTemplate"]["spec"]["replicas"]
+    replicants = spec.get("replicantTemplate", {}).get("spec", {}).get("replicas", 0)
+    zonal_roles = 2 if replicants else 1  # the cores' own groups beside replicants
+    if replicants:
+        assert f"emqx {replicants} nodes" in summary and f"emqx-core {cores} nodes" in summary
+    else:
+        assert f"emqx {cores} nodes" in summary
     tuning = writers.render_tuning(rec)
-    assert "NOT allowed" not in tuning and tuning.count(": consistent") == len(config["cloud"]["zones"])
+    assert "NOT allowed" not in tuning
+    assert tuning.count(": consistent") == zonal_roles * len(config["cloud"]["zones"])
 
 
 def test_a_minor_past_standard_support_is_warned_about_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -476,3 +507,24 @@ def test_an_internet_facing_nlb_takes_the_public_subnets_and_serves_tls_only(run
     ports = {li.inputs["port"] for li in rec.by_type(LISTENER)}
     assert ports == _served_ports(config) | {DASHBOARD_PORT} == {8883, 8084, DASHBOARD_PORT}
     assert {b.inputs["spec"]["serviceRef"]["port"] for b in rec.by_type(TGB)} == ports
+
+
+def test_a_load_test_through_the_nlb_dials_its_dns_name(run_stack) -> None:
+    # loadTest.runs[].target defaults to loadBalancer (components/settings/load_test.py), and the settings accept
+    # it on aws, where the stack owns an NLB.
+    config = stack_config("aws-dev")
+    config["loadTest"] = {"runs": [{"name": "through-the-nlb", "connections": 1000}]}
+    rec = run_stack(config, stack="aws-dev")
+    (nlb,) = rec.by_type(NLB)
+
+    def bench_hosts(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            if value.get("name") == "BENCH_HOST":
+                return [value.get("value")]
+            return [h for v in value.values() for h in bench_hosts(v)]
+        if isinstance(value, list):
+            return [h for v in value for h in bench_hosts(v)]
+        return []
+
+    hosts = [h for r in rec.resources for h in bench_hosts(r.inputs)]
+    assert hosts and set(hosts) == {nlb.outputs["dnsName"]}, hosts

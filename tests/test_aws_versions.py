@@ -25,7 +25,11 @@ TODAY = date(2026, 11, 30)
 
 def test_table_lists_the_three_supported_minors() -> None:
     assert [m.version for m in MINORS] == ["1.34", "1.35", "1.36"]
-    m134, m135, _ = MINORS
+    m134, m135, m136 = MINORS
+    # 1.36: released on EKS 2026-06-02 (endoflife.date products/amazon-eks.md, PR #10240), no longer an estimate.
+    assert (m136.ga, m136.end_of_standard, m136.end_of_extended) == (date(2026, 6, 2), date(2027, 8, 2),
+                                                                     date(2028, 8, 2))
+    assert not m136.dates_estimated
     assert (m134.ga, m134.end_of_standard, m134.end_of_extended) == (date(2025, 10, 6), date(2026, 12, 2),
                                                                      date(2027, 12, 2))
     assert (m135.ga, m135.end_of_standard, m135.end_of_extended) == (date(2026, 1, 28), date(2027, 3, 27),
@@ -71,7 +75,9 @@ def test_past_end_of_extended_support_is_refused() -> None:
 
 def test_not_yet_released_is_refused() -> None:
     [error], _ = kubernetes_version_problems("1.36", today=date(2026, 3, 1))
-    assert "not released on EKS before 2026-06-10" in error and "1.34, 1.35" in error
+    assert "not released on EKS before 2026-06-02" in error and "1.34, 1.35" in error
+    # Available from its EKS release day on.
+    assert kubernetes_version_problems("1.36", today=date(2026, 6, 2)) == ([], [])
 
 
 @pytest.mark.parametrize(

@@ -332,6 +332,30 @@ def test_nlb_limits() -> None:
         assert words in msg, (field, value, msg)
 
 
+def test_the_nlb_security_group_stays_within_ec2s_rule_quota() -> None:
+    # Amazon VPC quotas: 60 inbound rules per security group by default; the NLB's group takes one per served MQTT
+    # port and client range plus one per admin range (components/aws/load_balancer.py).
+    ok(with_changes(AWS, network__clientCidrs=[f"10.{i}.0.0/16" for i in range(14)],
+                    network__adminCidrs=[f"192.168.{i}.0/24" for i in range(4)]))
+    msg = about(with_changes(AWS, network__clientCidrs=[f"10.{i}.0.0/16" for i in range(15)]), "network.clientCidrs")
+    assert "4 MQTT ports x 15 client ranges + 1 admin ranges make 61 rules" in msg and "quota of 60" in msg
+
+
+def test_the_health_check_timeout_stays_below_the_interval() -> None:
+    # ELBv2 refuses a target group whose health-check timeout is not below its interval ("Health check interval
+    # must be greater than the timeout": aws-load-balancer-controller issue #2951 on an NLB; terraform-provider-aws
+    # PR #48071): the defaults and the shipped stacks must pass it, and a config that breaks it is refused.
+    for values in (AWS, PRODUCTION, with_changes(AWS, loadBalancer__healthCheck={"intervalSeconds": 30})):
+        hc = ok(values).load_balancer.health_check
+        assert hc.timeout_seconds < hc.interval_seconds, hc
+    for stack in ("aws-dev", "aws-prod"):
+        hc = shipped_settings(stack).load_balancer.health_check
+        assert hc.timeout_seconds < hc.interval_seconds, (stack, hc)
+    msg = about(with_changes(AWS, loadBalancer__healthCheck={"intervalSeconds": 10, "timeoutSeconds": 10}),
+                "loadBalancer.healthCheck.timeoutSeconds")
+    assert "not below healthCheck.intervalSeconds (10s)" in msg and "use at most 9" in msg
+
+
 @pytest.mark.parametrize("key,value,why", [
     ("type", "clb", "on aws the stack builds a Network Load Balancer"),
     ("scheduler", "wrr", "flow hash"),
@@ -362,6 +386,12 @@ def test_aws_tags() -> None:
     assert "AWS allows 50 per resource and the program sets up to 6" in msg and "use at most 44" in msg
     assert "the aws: prefix is reserved" in about(with_changes(AWS, tags={"aws:team": "a"}), "tags.aws:team")
     assert "Name are set by the program" in about(with_changes(AWS, tags={"Name": "a"}), "tags")
+    # IAM's Tag type (the roles and the EKS cluster carry the stack's tags) takes [\p{L}\p{Z}\p{N}_.:/=+\-@] only
+    # and reserves aws: in values too (IAM API Reference, Tag; Tagging User Guide).
+    ok(with_changes(AWS, tags={"cost center": "RD 42", "owner": "team@example.com", "path": "a/b:c=d+e_f.g"}))
+    assert "',', which AWS tags (IAM, EKS) do not take" in about(with_changes(AWS, tags={"team": "a,b"}), "tags.team")
+    assert "'#', which AWS tags" in about(with_changes(AWS, tags={"team#": "a"}), "tags.team#")
+    assert "in tag values too" in about(with_changes(AWS, tags={"team": "aws:x"}), "tags.team")
 
 
 # --- every problem at once ---------------------------------------------------------------------------------------

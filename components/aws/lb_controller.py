@@ -123,7 +123,9 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
         webhook_rule = aws.vpc.SecurityGroupIngressRule(
             f"{name}-lbc-webhook", security_group_id=node_security_group_id, ip_protocol="tcp",
             from_port=WEBHOOK_PORT, to_port=WEBHOOK_PORT, referenced_security_group_id=cluster_security_group_id,
-            description="EKS control plane to the load balancer controller's webhooks", tags=tags, opts=child)
+            # EC2 takes only a-zA-Z0-9, space and ._-:/()#,@[]+=;{}!$* in a rule description (EC2 API
+            # UserIdGroupPair.Description): no apostrophe.
+            description="EKS control plane to the load balancer controller webhooks", tags=tags, opts=child)
 
         self.release = pinned_release(
             f"{name}-aws-load-balancer-controller",

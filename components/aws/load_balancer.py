@@ -17,6 +17,7 @@ from the NLB's group. With client IP preservation on, the targets still see the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_network
@@ -36,6 +37,30 @@ HEALTH_TIMEOUT_RANGE = (2, 120)
 HEALTH_THRESHOLD_RANGE = (2, 10)
 # aws.lb.TargetGroup deregistration_delay: 0-3600 s (SDK docstring).
 DEREGISTRATION_DELAY_RANGE = (0, 3600)
+# Amazon VPC quotas, "Inbound or outbound rules per security group": 60 by default (adjustable; IPv4 and IPv6
+# counted apart). The NLB's group takes one rule per MQTT port and client CIDR plus one per admin CIDR; past the
+# quota AuthorizeSecurityGroupIngress fails (RulesPerSecurityGroupLimitExceeded) halfway through `pulumi up`.
+SECURITY_GROUP_RULES_QUOTA = 60
+
+
+# ELB names (load balancer, target group): at most 32 characters, letters, digits and hyphens (ELBv2 API
+# CreateLoadBalancer, CreateTargetGroup). Pulumi auto-names both as `<resource name>-<7 random>` and refuses, at
+# preview, a resource name that leaves no room for the suffix ("name '...' plus 7 random chars is longer than maximum
+# length 32": pulumi/sdk resource.NewUniqueHex; pulumi-aws maps aws_lb and aws_lb_target_group to maxlen 32, PR #1932).
+ELB_NAME_MAX = 32
+AUTONAME_SUFFIX = 8  # "-" and 7 random characters
+
+
+def elb_resource_name(name: str, suffix: str) -> str:
+    """`<name>-<suffix>` when its auto-name fits ELB's 32 characters; otherwise the name cut short plus a digest of
+    the whole name (stable for a stack, distinct between stacks), so a long stack name still deploys."""
+    full = f"{name}-{suffix}"
+    room = ELB_NAME_MAX - AUTONAME_SUFFIX
+    if len(full) <= room:
+        return full
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    keep = room - len(suffix) - len(digest) - 2
+    return f"{name[:keep].rstrip('-')}-{digest}-{suffix}"
 
 
 def _within(value: int, bounds: tuple[int, int], what: str) -> None:
@@ -84,9 +109,22 @@ class AwsLoadBalancerSpec:
                     raise ValueError(f"{what}: {cidr!r} is not a network address with prefix ({error})") from None
         if not self.client_cidrs:
             raise ValueError("client_cidrs: no client network could reach the MQTT listeners")
+        for family in (4, 6):
+            rules = (len(self.mqtt_ports) * sum(ip_network(c).version == family for c in self.client_cidrs)
+                     + sum(ip_network(c).version == family for c in self.admin_cidrs))
+            if rules > SECURITY_GROUP_RULES_QUOTA:
+                raise ValueError(f"client_cidrs: {len(self.mqtt_ports)} ports x {len(self.client_cidrs)} client CIDRs "
+                                 f"+ {len(self.admin_cidrs)} admin CIDRs need {rules} IPv{family} rules on the NLB's "
+                                 f"security group, over EC2's default quota of {SECURITY_GROUP_RULES_QUOTA}: merge "
+                                 "client CIDRs into fewer, wider ones")
         _within(self.idle_timeout_seconds, IDLE_TIMEOUT_RANGE, "idle_timeout_seconds")
         _within(self.health_interval_seconds, HEALTH_INTERVAL_RANGE, "health_interval_seconds")
         _within(self.health_timeout_seconds, HEALTH_TIMEOUT_RANGE, "health_timeout_seconds")
+        # ELBv2: "ValidationError: Health check interval must be greater than the timeout" (seen on NLB target
+        # groups: aws-load-balancer-controller issue #2951; hashicorp/terraform-provider-aws PR #48071).
+        if self.health_timeout_seconds >= self.health_interval_seconds:
+            raise ValueError(f"health_timeout_seconds: {self.health_timeout_seconds} must be below "
+                             f"health_interval_seconds ({self.health_interval_seconds}): AWS refuses the target group")
         _within(self.healthy_threshold, HEALTH_THRESHOLD_RANGE, "healthy_threshold")
         _within(self.unhealthy_threshold, HEALTH_THRESHOLD_RANGE, "unhealthy_threshold")
         _within(self.deregistration_delay_seconds, DEREGISTRATION_DELAY_RANGE, "deregistration_delay_seconds")
@@ -160,7 +198,7 @@ class AwsLoadBalancer(pulumi.ComponentResource):
                 description=f"{port_label(port)} from the EMQX NLB", tags=tags, opts=child)
 
         nlb = aws.lb.LoadBalancer(
-            f"{name}-nlb",
+            elb_resource_name(name, "nlb"),
             load_balancer_type="network",
             internal=spec.internal,
             subnets=list(subnet_ids),
@@ -181,10 +219,10 @@ class AwsLoadBalancer(pulumi.ComponentResource):
         self.target_group_arns = {}
         for port in spec.ports:
             label = port_label(port)
-            # No `name`: Pulumi's auto-name (cut to the 32 characters a target group name takes: pulumi-aws
-            # provider mapping, AutoName("name", 32, "-")) lets a replacement exist before the old group goes.
+            # No `name`: Pulumi's auto-name lets a replacement exist before the old group goes; the resource name
+            # leaves it room within ELB's 32 characters (elb_resource_name).
             group = aws.lb.TargetGroup(
-                f"{name}-{label}",
+                elb_resource_name(name, label),
                 port=port,
                 protocol="TCP",
                 # Pod IPs, registered by the load balancer controller (TargetGroupBinding targetType ip): no node
@@ -193,7 +231,10 @@ class AwsLoadBalancer(pulumi.ComponentResource):
                 vpc_id=vpc_id,
                 ip_address_type="ipv4",
                 # Off by default for ip targets over TCP (edit-target-group-attributes.html): EMQX, its ACLs and
-                # its logs should see the client's address, as behind the Alibaba load balancers.
+                # its logs should see the client's address, as behind the Alibaba load balancers. Cost: no NAT
+                # loopback, "even though [EKS pods] have different IP addresses" a client pod on the node of the
+                # EMQX pod it is routed to times out (ELB NLB troubleshooting, "NAT loopback"); EMQX nodes are
+                # tainted for EMQX alone and load generators run on their own nodes, so no client shares one.
                 preserve_client_ip="true",
                 proxy_protocol_v2=False,
                 deregistration_delay=spec.deregistration_delay_seconds,

@@ -23,8 +23,11 @@ ADDON = "aws-ebs-csi-driver"
 PROVISIONER = "ebs.csi.aws.com"  # EKS Auto Mode's driver is ebs.csi.eks.amazonaws.com instead: not this platform
 CONTROLLER_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 # V2: create/attach/delete only on volumes the driver tags (ebs.csi.aws.com/cluster=true); a customer-managed KMS
-# key would need extra kms:* statements (docs/install.md).
-POLICY_NAME = "service-role/AmazonEBSCSIDriverPolicyV2"
+# key would need extra kms:* statements (docs/install.md). Its ARN has no service-role/ path, unlike V1's: the AWS
+# Managed Policy Reference lists AmazonEBSCSIDriverPolicyV2 as an "AWS managed policy" (created 2026-04-16) at
+# arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2. The driver's docs/install.md (v1.64.0) prints the service-role/
+# form, which IAM would answer with NoSuchEntity on the attachment.
+POLICY_NAME = "AmazonEBSCSIDriverPolicyV2"
 STORAGE_CLASS = "emqx-gp3"
 
 

@@ -5,8 +5,8 @@ Pure: no Pulumi import.
 Support policy (https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html): a minor is in standard
 support for 14 months after EKS releases it, then in extended support (billed per cluster hour, on by default) for
 12 more; at the end of extended support EKS upgrades the cluster itself. Dates: the EKS release calendar as mirrored
-by https://endoflife.date/amazon-eks; 1.36's are estimated from its first EKS AMI (amazon-eks-ami release v20260610)
-plus the 14 + 12 months, until AWS publishes them.
+by https://endoflife.date/amazon-eks (products/amazon-eks.md at endoflife-date/endoflife.date a70eca3; 1.36 added by its
+PR #10240 from AWS's "Amazon EKS and EKS Distro now support Kubernetes 1.36" of 2026-06-02).
 
 Decision on a minor past its end of standard support: a warning, not an error. The cluster keeps running in
 extended support (billed), and refusing would turn a running stack's next preview red on a calendar date with no
@@ -39,7 +39,7 @@ class EksMinor:
 MINORS: tuple[EksMinor, ...] = (
     EksMinor("1.34", date(2025, 10, 6), date(2026, 12, 2), date(2027, 12, 2)),
     EksMinor("1.35", date(2026, 1, 28), date(2027, 3, 27), date(2028, 3, 27)),
-    EksMinor("1.36", date(2026, 6, 10), date(2027, 8, 10), date(2028, 8, 10), dates_estimated=True),
+    EksMinor("1.36", date(2026, 6, 2), date(2027, 8, 2), date(2028, 8, 2)),
 )
 BY_VERSION: dict[str, EksMinor] = {m.version: m for m in MINORS}
 

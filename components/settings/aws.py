@@ -10,8 +10,9 @@ shared parsers use (a second Section over the same keys would report the other's
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from components.aws.address_plan import AddressPlan
 from components.aws.spec import LOG_RETENTION_DAYS, LOG_TYPES, SUPPORT_TYPES
@@ -112,6 +113,24 @@ def parse_aws_keys(target: Target | None, production: bool, *, cluster: Section,
     return AwsKeys(admin_principal_arns=admins, log_types=log_types, log_retention_days=retention or 0,
                    support_type=support,  # type: ignore[arg-type]
                    nat_per_zone=nat_per_zone, cross_zone=cross_zone)
+
+
+# Amazon VPC quotas, "Inbound or outbound rules per security group": 60 by default (components/aws/load_balancer.py
+# SECURITY_GROUP_RULES_QUOTA, which refuses the same at build time).
+NLB_SECURITY_GROUP_RULES = 60
+
+
+def nlb_rule_problems(served_ports: tuple[int, ...], network: Mapping[str, Any] | None, problems: Problems) -> None:
+    """The NLB's security group takes one rule per served MQTT port and client CIDR, and one per admin CIDR: more than
+    EC2's default quota fails AuthorizeSecurityGroupIngress halfway through `pulumi up`."""
+    if network is None or problems.about("network.clientCidrs") or problems.about("network.adminCidrs"):
+        return
+    clients, admins = len(network["client_cidrs"]), len(network["admin_cidrs"])
+    rules = len(served_ports) * clients + admins
+    if rules > NLB_SECURITY_GROUP_RULES:
+        problems.add("network.clientCidrs", f"{len(served_ports)} MQTT ports x {clients} client ranges + {admins} "
+                     f"admin ranges make {rules} rules on the NLB's security group, over EC2's default quota of "
+                     f"{NLB_SECURITY_GROUP_RULES}", "merge the ranges into fewer, wider ones")
 
 
 def admin_problem(key: str, arn: str, problems: Problems) -> None:

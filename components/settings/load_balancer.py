@@ -160,8 +160,16 @@ def _aws_load_balancer(section: Section, emqx: EmqxSettings | None, cloud: Cloud
     hc = section.section("healthCheck")
     interval = hc.integer("intervalSeconds", 5, minimum=limits.interval[0], maximum=limits.interval[1],
                           hint=f"an NLB checks every {limits.interval[0]} to {limits.interval[1]} s")
-    timeout = hc.integer("timeoutSeconds", 5, minimum=limits.timeout[0], maximum=limits.timeout[1],
+    # ELBv2 refuses a target group whose health-check timeout is not below its interval ("ValidationError: Health
+    # check interval must be greater than the timeout": aws-load-balancer-controller issue #2951, on an NLB target
+    # group; hashicorp/terraform-provider-aws PR #48071). Default: the NLB's TCP default (10 s), kept below it.
+    default_timeout = max(limits.timeout[0], min(10, (interval or 5) - 1))
+    timeout = hc.integer("timeoutSeconds", default_timeout, minimum=limits.timeout[0], maximum=limits.timeout[1],
                          hint=f"an NLB health check times out after {limits.timeout[0]} to {limits.timeout[1]} s")
+    if interval is not None and timeout is not None and timeout >= interval:
+        problems.add("loadBalancer.healthCheck.timeoutSeconds",
+                     f"{timeout}s is not below healthCheck.intervalSeconds ({interval}s); AWS refuses such a target "
+                     "group", f"use at most {interval - 1}, or raise intervalSeconds")
     healthy = hc.integer("healthyThreshold", 5, minimum=limits.threshold[0], maximum=limits.threshold[1])
     unhealthy = hc.integer("unhealthyThreshold", 2, minimum=limits.threshold[0], maximum=limits.threshold[1])
     protect = section.boolean("deletionProtection", production)
@@ -175,7 +183,7 @@ def _aws_load_balancer(section: Section, emqx: EmqxSettings | None, cloud: Cloud
         address_type=address_type or "intranet",  # type: ignore[arg-type]
         scheduler="wrr",  # not used on aws (flow hash)
         idle_timeout_seconds=idle or 900,
-        health_check=HealthCheckSettings(interval_seconds=interval or 5, timeout_seconds=timeout or 5,
+        health_check=HealthCheckSettings(interval_seconds=interval or 5, timeout_seconds=timeout or default_timeout,
                                          healthy_threshold=healthy or 5, unhealthy_threshold=unhealthy or 2),
         deletion_protection=protect,
         allow_plain_text=plain,

@@ -227,6 +227,17 @@ def parse_tags(root: Section, target: Target | None) -> tuple[tuple[str, str], .
         # Name, and the load balancer controller's kubernetes.io/role subnet tag).
         for key in sorted(k for k, _ in tags if k.lower().startswith("aws:")):
             problems.add(f"tags.{key}", "the aws: prefix is reserved for AWS's own tags", "use another tag key")
+        # The IAM roles and the EKS cluster carry these tags too: IAM's Tag type takes keys and values only of
+        # [\p{L}\p{Z}\p{N}_.:/=+\-@] (IAM API Reference, Tag; the same set the Tagging User Guide calls "generally
+        # allowed"), and no aws: prefix on values either. EC2 alone would take more, so the plan would fail halfway.
+        for key, value in tags:
+            bad = sorted({ch for ch in key + value if not (ch.isalnum() or ch.isspace() or ch in "_.:/=+-@")})
+            if bad:
+                problems.add(f"tags.{key}", f"has {' '.join(repr(ch) for ch in bad)}, which AWS tags (IAM, EKS) do not "
+                             "take", "use letters, digits, spaces and _ . : / = + - @ only")
+            elif value.lower().startswith("aws:"):
+                problems.add(f"tags.{key}", "the aws: prefix is reserved for AWS, in tag values too",
+                             "use another value")
         if len(tags) > AWS_MAX_TAGS - 6:
             problems.add("tags", f"{len(tags)} tags; AWS allows {AWS_MAX_TAGS} per resource and the program sets up "
                          "to 6", f"use at most {AWS_MAX_TAGS - 6}")

@@ -106,8 +106,11 @@ class LoadTests(pulumi.ComponentResource):
             run_object = render.run_object_name(spec)
             host: pulumi.Input[str]
             if run.target == "loadBalancer":
-                # The load balancer's address (settings refuse this target where the stack has none of its own).
-                host = pulumi.Output.from_input(platform.listener_addresses).apply(lambda a: next(iter(a)))
+                # What devices dial (settings refuse this target where the stack has no load balancer of its own):
+                # an address where the platform has stable ones (Alibaba), else its DNS name (an AWS NLB's
+                # addresses are per zone and reassigned by AWS).
+                host = pulumi.Output.all(platform.listener_addresses, platform.listener_hostnames).apply(
+                    lambda found: next(iter([*found[0], *found[1]])))
             else:
                 host = f"{spec.emqx_name}-listeners.{spec.namespace}.svc"
             credentials: str | None = None
