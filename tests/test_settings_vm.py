@@ -357,6 +357,26 @@ def test_a_key_pair_reaches_the_settings_as_secrets(key_pair: tuple[str, str]) -
     assert key.splitlines()[1] not in repr(s) and cert.splitlines()[1] not in repr(s)
 
 
+def test_a_secret_too_long_for_an_oos_parameter_is_refused_before_anything_exists(key_pair: tuple[str, str]) -> None:
+    # An OOS encryption parameter holds at most 4096 characters (pulumi-alicloud oos.SecretParameter `value`): a
+    # longer chain, users file or licence would fail `pulumi up` half-way, inside VmSecrets.
+    cert, key = key_pair
+    chain = cert * (4096 // len(cert) + 1)
+    assert len(chain) > 4096 and len(cert) * 2 < 4096
+    message = only(config(tlsCertificate=chain, tlsPrivateKey=key), "tlsCertificate", "at most 4096",
+                   f"{len(chain)} characters", "without the root")
+    assert cert.splitlines()[1] not in message
+    # Users: measured as the hashed file the nodes get; 20 fit, 40 do not.
+    few = "".join(f"device-{i:04d}:secret-password-{i}\n" for i in range(20))
+    many = "".join(f"device-{i:04d}:secret-password-{i}\n" for i in range(40))
+    assert settings(config(mqttUsers=few)).vm is not None
+    message = only(config(mqttUsers=many), "mqttUsers", "hashed users file", "at most 4096", "fewer MQTT users")
+    assert "secret-password" not in message
+    enterprise = {"edition": "enterprise", "version": "5.10.4", "capacity": {"connections": 20000,
+                                                                             "messageRate": 2000}}
+    only(config(emqx=enterprise, licenseKey="k" * 4097), "licenseKey", "4097 characters")
+
+
 def test_one_half_of_the_key_pair_is_refused(key_pair: tuple[str, str]) -> None:
     cert, key = key_pair
     only(config(tlsCertificate=cert), "tlsPrivateKey", "is not set, but tlsCertificate is")
@@ -477,3 +497,19 @@ def test_placeholder_checksums_are_warned_about_and_real_ones_are_not() -> None:
     real = replace(settings.vm, aliyun_cli_sha256="ab" * 32,
                    package=replace(settings.vm.package, sha256=((node_key, "cd" * 32),)))
     assert vm_settings.placeholder_warnings(real) == ()
+
+
+def test_vm_deletion_protection_follows_production_and_can_be_lifted() -> None:
+    raw, secret = engine.load_stack_config(ROOT / "stacks" / "Pulumi.vm-prod.yaml")
+    values = {k.split(":", 1)[1]: decode(v) for k, v in raw.items()}
+    keys = {k.split(":", 1)[1] for k in secret}
+    prod = parse(values, stack="vm-prod", secret_keys=keys)
+    assert prod.production and prod.vm is not None and prod.vm.deletion_protection
+    lifted = copy.deepcopy(values)
+    lifted["vm"]["deletionProtection"] = False
+    down = parse(lifted, stack="vm-prod", secret_keys=keys)
+    assert down.production and down.vm is not None and not down.vm.deletion_protection
+    dev_raw, dev_secret = engine.load_stack_config(ROOT / "stacks" / "Pulumi.vm-dev.yaml")
+    dev = parse({k.split(":", 1)[1]: decode(v) for k, v in dev_raw.items()}, stack="vm-dev",
+                secret_keys={k.split(":", 1)[1] for k in dev_secret})
+    assert dev.vm is not None and not dev.vm.deletion_protection

@@ -129,6 +129,28 @@ def test_a_node_out_of_the_cluster_fails_the_apply(tmp_path: Path) -> None:
     assert rc != 0 and calls == ["wait"] and marker != vm_node.node_digest(spec)
 
 
+@pytest.mark.parametrize(("stopped", "restarts"), [("", True), ('"emqx@10.0.2.10"', False),
+                                                    ('"emqx@10.0.9.99"', True)])
+def test_a_change_never_restarts_a_node_while_a_core_is_down(stopped: str, restarts: bool, tmp_path: Path) -> None:
+    # The real output shape of `emqx ctl cluster status --json` (emqx_mgmt_cli.erl cluster_info, pretty-printed by
+    # best_effort_json): a stopped core (the node before this one failed its rollout) stops the apply before any
+    # file or restart; a stopped node that is no core (a replicant scaled in) does not.
+    node = Node(tmp_path)
+    spec = acl3_core()
+    node.first_boot(render_vm_user_data(spec))
+    status = ('{\n  "running_nodes": [\n    "emqx@10.0.1.10"\n  ],\n  "stopped_nodes": [\n    ' + stopped
+              + '\n  ]\n}')
+    _stub(node.bin, "emqx", f"cat <<'EOF'\n{status}\nEOF\n")
+    changed = dataclasses.replace(spec, join_timeout_seconds=600)
+    rc, calls, marker = node.run(render_vm_apply_script(changed))
+    if restarts:
+        assert (rc, calls, marker) == (0, ["setup"], vm_node.node_digest(changed))
+    else:
+        assert rc != 0 and calls == [] and marker == ""
+        # Nothing of the change was written: the node keeps the files it runs with.
+        assert node.here(vm_node.STAGED_CONF).read_text() == content(render_vm_user_data(spec), vm_node.STAGED_CONF)
+
+
 # --- MQTT auth in emqx.conf -----------------------------------------------------------------------------------------
 
 

@@ -60,6 +60,7 @@ class Registered:
     protect: bool
     ignore_changes: list[str]
     create_timeout: str
+    delete_before_replace: bool
     inputs: dict[str, Any]
 
 
@@ -123,6 +124,7 @@ def _run(build: Callable[[], object]) -> Recording:
                     type=request.type, name=request.name, urn=response.urn, parent=request.parent,
                     dependencies=list(request.dependencies), protect=bool(request.protect),
                     ignore_changes=list(request.ignoreChanges), create_timeout=request.customTimeouts.create,
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                     inputs=json_format.MessageToDict(request.object),
                 ))
             return response
@@ -252,15 +254,15 @@ def test_one_instance_per_node_with_its_fixed_ip_zone_and_no_public_address(dev:
     spec = cluster_spec()
     instances = {r.name: r.inputs for r in dev.by_type(INSTANCE)}
     assert sorted(instances) == sorted(f"emqx-test-vm-{n.name}" for n in spec.nodes)
-    spread = dev.named("emqx-test-vm-spread")
-    assert spread.inputs["strategy"] == "Availability"
+    for role in ("core", "replicant"):
+        assert dev.named(f"emqx-test-vm-{role}-spread").inputs["strategy"] == "Availability"
     zones_used = set()
     for node in spec.nodes:
         inputs = instances[f"emqx-test-vm-{node.name}"]
         assert inputs["privateIp"] == node.private_ip
         assert inputs["vswitchId"] == VSWITCHES[node.zone]
         zones_used.add(node.zone)
-        assert inputs["deploymentSetId"] == "emqx-test-vm-spread-id"
+        assert inputs["deploymentSetId"] == f"emqx-test-vm-{node.role}-spread-id"
         assert inputs["internetMaxBandwidthOut"] == 0
         assert inputs["securityGroups"] == ["emqx-test-vm-sg-id"]
         assert inputs["roleName"] == "emqx-test-node"
@@ -269,6 +271,28 @@ def test_one_instance_per_node_with_its_fixed_ip_zone_and_no_public_address(dev:
         decoded = base64.b64decode(unwrap(inputs["userData"])).decode()
         assert decoded == user_data(node)
     assert zones_used == set(VSWITCHES)
+
+
+def test_no_deployment_set_holds_more_than_twenty_nodes_of_a_zone() -> None:
+    # An Availability deployment set takes at most 20 instances per zone and the limit cannot be raised (Alibaba ACK
+    # 'Best practices for associating deployment sets with node pools', quoting ECS's deployment set limits): 64 cores
+    # and 100 replicants over the test's zones need more sets, and a node keeps its set when the fleet grows.
+    big = cluster_spec(cores=64, replicants=100)
+    rec = run(lambda: VmNodes("emqx-test-vm", spec=big, vswitch_ids=VSWITCHES, security_group_id="sg-1",
+                              role_name="r", user_data=user_data))
+    per_set_zone: dict[tuple[str, str], int] = {}
+    for node in big.nodes:
+        inputs = rec.named(f"emqx-test-vm-{node.name}").inputs
+        key = (inputs["deploymentSetId"], node.zone)
+        per_set_zone[key] = per_set_zone.get(key, 0) + 1
+    assert max(per_set_zone.values()) == 20
+    sets = {r.name for r in rec.by_type("alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet")}
+    assert {sid for sid, _ in per_set_zone} == {f"{n}-id" for n in sets}
+    small = run(lambda: VmNodes("emqx-test-vm", spec=cluster_spec(cores=3, replicants=2), vswitch_ids=VSWITCHES,
+                                security_group_id="sg-1", role_name="r", user_data=user_data))
+    for node in cluster_spec(cores=3, replicants=2).nodes:
+        assert (small.named(f"emqx-test-vm-{node.name}").inputs["deploymentSetId"]
+                == rec.named(f"emqx-test-vm-{node.name}").inputs["deploymentSetId"])
 
 
 def test_no_secret_reaches_any_user_data(dev: Recording) -> None:
@@ -288,8 +312,18 @@ def test_no_secret_reaches_any_user_data(dev: Recording) -> None:
 
 
 def test_user_data_change_or_new_image_never_reboots_the_fleet(dev: Recording) -> None:
+    # A new instance type is applied by stop/modify/start and a new data disk size replaces the instance
+    # (terraform-provider-alicloud resource_alicloud_instance.go: modifyInstanceType; data_disks.* ForceNew):
+    # on a running fleet, Pulumi would do either to every node at once.
     for r in dev.by_type(INSTANCE):
-        assert {"userData", "imageId"} <= set(r.ignore_changes)
+        assert {"userData", "imageId", "instanceType", "dataDisks"} <= set(r.ignore_changes)
+
+
+def test_a_replaced_node_gives_up_its_fixed_address_first(dev: Recording) -> None:
+    # `pulumi up --replace <node>` (README, VM mode): create-before-delete would ask the VPC for an address the old
+    # instance still holds.
+    instances = dev.by_type(INSTANCE)
+    assert instances and all(r.delete_before_replace for r in instances)
 
 
 def test_instances_wait_for_the_secrets_and_role(dev: Recording) -> None:
@@ -393,6 +427,27 @@ def test_an_unchanged_node_keeps_its_invocation(dev: Recording) -> None:
     assert len(changed) == 1 and changed[0][0].startswith("emqx-test-vm-rollout-core-1-")
     same = run(lambda: build_all(spec))
     assert [c.name for c in invocations(same)] == before
+
+
+def test_the_whole_command_with_its_preamble_is_held_to_cloud_assistants_limit() -> None:
+    # A node script the renderer lets through (base64 exactly at the 18 KB CommandContent limit: ROS
+    # ALIYUN::ECS::Command) no longer fits once the preamble is prepended: refused before any resource exists.
+    from components.render.vm_node import COMMAND_LIMIT
+    script = "#" * (COMMAND_LIMIT // 4 * 3 - 1) + "\n"
+    assert len(base64.b64encode(script.encode())) <= COMMAND_LIMIT
+    spec = cluster_spec()
+    scripts = {n.name: f"echo apply {n.name}\n" for n in spec.nodes}
+    scripts["replicant-1"] = script
+    with pytest.raises(ValueError, match="with the rollout preamble, over Cloud Assistant's 18432-byte limit"):
+        run(lambda: build_all(spec, scripts))
+
+    def rollout_alone() -> None:
+        with pytest.raises(ValueError, match="rollout preamble"):
+            VmRollout("r", nodes=spec.nodes, instance_ids=["i"] * len(spec.nodes),
+                      scripts=[scripts[n.name] for n in spec.nodes], timeout_seconds=900)
+
+    # The oversized script is the last node's: no earlier node got a command either.
+    assert run(rollout_alone).by_type("alicloud:ecs/command:Command") == []
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")

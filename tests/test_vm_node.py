@@ -89,6 +89,7 @@ def acl3_core() -> VmNodeSpec:
         listeners=VmListeners(max_connections_per_node=1_000_000),
         secrets=dataclasses.replace(SENTINELS, tls_cert=None, tls_key=None),
         secret_source=source(),
+        data_disk_gib=100,
     )
 
 
@@ -379,7 +380,9 @@ if [ "$n" -le "$NOT_YET" ]; then
   echo "Node emqx@x not responding to pings." >&2
   exit 1
 fi
-printf '{"running_nodes": [%s], "stopped_nodes": []}\\n' "$RUNNING"
+# The real shape: a map printed by best_effort_json with [pretty] (emqx_mgmt_cli.erl cluster(["status", "--json"]),
+# emqx_logger_jsonfmt.erl v5.8.9; emqx_utils_json in e5.10.4), so over several lines.
+printf '{\\n  "running_nodes": [\\n    %s\\n  ],\\n  "stopped_nodes": []\\n}\\n' "$RUNNING"
 """
 
 
@@ -473,6 +476,9 @@ def test_the_largest_realistic_node_fits_ecs_user_data() -> None:
     text = render_vm_user_data(largest())
     size = len(text.encode())
     assert size <= 16 * 1024, size
+    # The same node as a core carries the data disk step too.
+    core = dataclasses.replace(largest(), role="core", node_name=largest().core_seeds[0], data_disk_gib=32768)
+    assert len(render_vm_user_data(core).encode()) <= 16 * 1024
     # The renderer itself refuses an oversized result rather than letting ECS reject the instance.
     with pytest.raises(ValueError, match="16384-byte limit"):
         render_vm_user_data(dataclasses.replace(largest(), extra_hocon=(f"# {'x' * 100}",) * 60))
@@ -525,13 +531,20 @@ BOOT_DRIVER = r"""
 set -u
 mount -t tmpfs tmpfs /etc
 mount -t tmpfs tmpfs /usr/local
+mount -t tmpfs tmpfs /var/lib
+touch /etc/fstab
 cp -r --no-preserve=all "$SANDBOX/root/." /
 chmod 0755 /usr/local/sbin/*
 export PATH="$SANDBOX/bin:/usr/local/bin:/usr/local/sbin:/usr/bin:/bin"
 /usr/local/sbin/emqx-node-setup.sh >"$SANDBOX/out" 2>&1
 echo $? >"$SANDBOX/rc"
+# A second run, as the day-two apply does after an upgrade: the package's emqx.conf is then the rendered one.
+if [ -n "$RERUN" ] && [ "$(cat "$SANDBOX/rc")" = 0 ]; then
+  /usr/local/sbin/emqx-node-setup.sh >>"$SANDBOX/out" 2>&1
+  echo $? >"$SANDBOX/rc"
+fi
 mkdir -p "$SANDBOX/after"
-cp -r /etc/emqx-platform /etc/emqx "$SANDBOX/after/" 2>/dev/null
+cp -r /etc/emqx-platform /etc/emqx /etc/fstab "$SANDBOX/after/" 2>/dev/null
 stat -c %a /etc/emqx-platform/secrets.env >"$SANDBOX/after/secrets-mode" 2>/dev/null
 true
 """
@@ -552,8 +565,19 @@ case "$url" in
 esac
 """,
     # The package: leaves /etc/emqx/emqx.conf with the shipped default cookie, as the rpm does.
-    "dnf": 'echo "dnf $*" >>"$SANDBOX/calls"\nmkdir -p /etc/emqx\necho \'node.cookie = "emqxsecretcookie"\' '
-           '>/etc/emqx/emqx.conf\n',
+    # dnf installs the file's version, unless a newer one is installed ($SANDBOX/newer): then, as dnf does for an
+    # older file, it changes nothing and exits 0.
+    "dnf": r"""echo "dnf $*" >>"$SANDBOX/calls"
+mkdir -p /etc/emqx
+echo 'node.cookie = "emqxsecretcookie"' >/etc/emqx/emqx.conf
+[ -s "$SANDBOX/newer" ] && { cp "$SANDBOX/newer" "$SANDBOX/installed"; exit 0; }
+file=${*: -1}
+file=${file##*/}
+v=${file#emqx-enterprise-}
+echo "${v%%-*}" >"$SANDBOX/installed"
+""",
+    "rpm": 'cat "$SANDBOX/installed"\n',
+    "dpkg-query": 'cat "$SANDBOX/installed"\n',
     # systemd's view of LimitNOFILE: the last value among the unit's drop-ins.
     "systemctl": r"""echo "systemctl $*" >>"$SANDBOX/calls"
 if [ "$*" = "show -p LimitNOFILE --value emqx" ]; then
@@ -562,7 +586,43 @@ fi
 """,
     "emqx": 'echo "emqx $*" >>"$SANDBOX/calls"\nprintf \'{"running_nodes": [%s], "stopped_nodes": []}\\n\' '
             '"$RUNNING"\n',
+    # dpkg as it behaves with a conffile the admin changed (this setup rewrites /etc/emqx/emqx.conf) whose packaged
+    # version changed too, and no terminal: it cannot ask, so it fails unless told to keep the file.
+    "apt-get": r"""echo "apt-get $*" >>"$SANDBOX/calls"
+if [ -f /etc/emqx/emqx.conf ]; then
+  case " $* " in
+    *" Dpkg::Options::=--force-confold "*) ;;
+    *) echo "dpkg: error processing package (--configure): end of file on stdin at conffile prompt" >&2; exit 100 ;;
+  esac
+fi
+mkdir -p /etc/emqx
+[ -f /etc/emqx/emqx.conf ] || echo 'node.cookie = "emqxsecretcookie"' >/etc/emqx/emqx.conf
+file=${*: -1}
+file=${file##*/}
+v=${file#emqx-enterprise-}
+echo "${v%%-*}" >"$SANDBOX/installed"
+""",
     "id": "exit 0\n",
+    # An instance's disks as lsblk shows them ($SANDBOX/disks: "NAME SIZE TYPE PARTITIONS" lines; the system disk
+    # has its partition), blkid answering from $SANDBOX/formatted, mkfs/mount recording what they were asked.
+    "lsblk": r"""dev=${*: -1}
+while read -r name size type parts; do
+  if [ "$1" = -dnbpo ]; then
+    echo "$name $size $type"
+  elif [ "$name" = "$dev" ]; then
+    echo "$name"
+    for ((i = 1; i <= parts; i++)); do echo "${name}p$i"; done
+  fi
+done <"$SANDBOX/disks"
+""",
+    "findmnt": 'echo "findmnt $*" >>"$SANDBOX/calls"\nexit 1\n',
+    "mountpoint": 'test -f "$SANDBOX/mounted"\n',
+    "blkid": r"""dev=${*: -1}
+grep -qx "$dev" "$SANDBOX/formatted" 2>/dev/null || exit 2
+case "$1" in -s) echo 0f0e0d0c-aaaa-bbbb-cccc-000000000001 ;; esac
+""",
+    "mkfs.ext4": 'echo "mkfs.ext4 $*" >>"$SANDBOX/calls"\necho "${*: -1}" >>"$SANDBOX/formatted"\n',
+    "mount": 'echo "mount $*" >>"$SANDBOX/calls"\ntouch "$SANDBOX/mounted"\n',
     "chown": 'echo "chown $*" >>"$SANDBOX/calls"\n',
     "journalctl": "exit 0\n",
     "logger": "exit 0\n",
@@ -590,8 +650,13 @@ class Boot:
     after: Path
 
 
+# The system disk (partitioned, as a public image's) and a 100 GiB data disk, on an NVMe instance family.
+DISKS = f"/dev/nvme0n1 {40 * 1024 ** 3} disk 1\n/dev/nvme1n1 {100 * 1024 ** 3} disk 0\n"
+
+
 def _boot(tmp_path: Path, spec_for: Callable[[str, str], VmNodeSpec], *, real_tuning: bool = False,
-          ip: str = "10.0.1.10", secret_value: str | None = None) -> Boot:
+          ip: str = "10.0.1.10", secret_value: str | None = None, disks: str = DISKS,
+          formatted: str = "", running: tuple[str, ...] = CORES, rerun: bool = False, newer: str = "") -> Boot:
     # Under /tmp directly: uid 65534 cannot enter pytest's root-only tmp_path.
     with tempfile.TemporaryDirectory() as tmp:
         sandbox = Path(tmp)
@@ -607,6 +672,10 @@ def _boot(tmp_path: Path, spec_for: Callable[[str, str], VmNodeSpec], *, real_tu
         subprocess.run(["tar", "-czf", str(sandbox / "cli.tgz"), "-C", str(staging), "aliyun"], check=True)
         (sandbox / "package").write_bytes(b"an el8 rpm")
         (sandbox / "ip").write_text(ip + "\n")
+        (sandbox / "disks").write_text(disks)
+        (sandbox / "formatted").write_text(formatted)
+        (sandbox / "newer").write_text(newer)
+        (sandbox / "installed").write_text("")
         spec = spec_for(hashlib.sha256(b"an el8 rpm").hexdigest(),
                         hashlib.sha256((sandbox / "cli.tgz").read_bytes()).hexdigest())
         for path, entry in files(render_vm_user_data(spec)).items():
@@ -618,7 +687,10 @@ def _boot(tmp_path: Path, spec_for: Callable[[str, str], VmNodeSpec], *, real_tu
             target.write_text(text)
         for path in sandbox.rglob("*"):
             path.chmod(0o777 if path.is_dir() else 0o755)
-        env = {**os.environ, "SANDBOX": str(sandbox), "RUNNING": ", ".join(f'"{n}"' for n in CORES)}
+        for name in ("formatted", "installed"):
+            (sandbox / name).chmod(0o666)  # the stand-ins write them as the namespace's root
+        env = {**os.environ, "SANDBOX": str(sandbox), "RUNNING": ", ".join(f'"{n}"' for n in running),
+               "RERUN": "1" if rerun else ""}
         if secret_value is not None:
             env["SECRET_VALUE"] = secret_value
         result = subprocess.run(unprivileged("-m", "bash", "-c", BOOT_DRIVER), env=env, capture_output=True,
@@ -660,6 +732,82 @@ def test_setup_boots_a_core_end_to_end_with_stand_ins(netns_ok: None, tmp_path: 
     assert first["aliyun"] < first["dnf"] < first["systemctl restart"] < first["emqx ctl"]
     assert any(c.startswith("dnf install -y ") and c.endswith("emqx-enterprise-5.10.4-el8-amd64.rpm")
                for c in boot.calls)
+
+
+def test_a_core_formats_and_mounts_its_blank_data_disk_before_installing(netns_ok: None,  # noqa: F811
+                                                                           tmp_path: Path) -> None:
+    boot = _boot(tmp_path, _core_with)
+    assert boot.rc == 0, boot.out
+    # The 100 GiB disk, found by size among unpartitioned disks (not by a device name that differs by family).
+    assert "mkfs.ext4 -q -L emqx-data /dev/nvme1n1" in boot.calls
+    assert "mount /var/lib/emqx" in boot.calls
+    assert boot.calls.index("mount /var/lib/emqx") < next(i for i, c in enumerate(boot.calls) if c.startswith("dnf"))
+    assert (boot.after / "fstab").read_text() == (
+        "UUID=0f0e0d0c-aaaa-bbbb-cccc-000000000001 /var/lib/emqx ext4 defaults,nofail 0 2\n")
+    assert "chown emqx:emqx /var/lib/emqx" in boot.calls
+
+
+def test_a_data_disk_that_holds_a_file_system_is_mounted_not_formatted(netns_ok: None,  # noqa: F811
+                                                                       tmp_path: Path) -> None:
+    boot = _boot(tmp_path, _core_with, formatted="/dev/nvme1n1\n")
+    assert boot.rc == 0, boot.out
+    assert not any(c.startswith("mkfs") for c in boot.calls)
+    assert "mount /var/lib/emqx" in boot.calls
+
+
+@pytest.mark.parametrize("disks", [f"/dev/vda {100 * 1024 ** 3} disk 1\n",  # only the partitioned system disk
+                                   f"/dev/vda {40 * 1024 ** 3} disk 1\n/dev/vdb {50 * 1024 ** 3} disk 0\n",
+                                   f"/dev/vdb {100 * 1024 ** 3} disk 0\n/dev/vdc {100 * 1024 ** 3} disk 0\n"])
+def test_a_core_without_exactly_one_matching_data_disk_stops_before_installing(disks: str, netns_ok: None,  # noqa: F811
+                                                                               tmp_path: Path) -> None:
+    boot = _boot(tmp_path, _core_with, disks=disks)
+    assert boot.rc != 0
+    assert "data disk" in boot.out
+    assert not any(c.startswith(("mkfs", "dnf", "systemctl")) for c in boot.calls)
+
+
+def test_the_data_disk_is_mounted_only_on_nodes_that_have_one() -> None:
+    core = render_vm_user_data(acl3_core())
+    replicant = render_vm_user_data(ubuntu_replicant())
+    assert "mount_data_disk 107374182400" in content(core, vm_node.SETUP_PATH)
+    assert "RequiresMountsFor=/var/lib/emqx" in content(core, vm_node.DROPIN_PATH)
+    assert "mount_data_disk" not in content(replicant, vm_node.SETUP_PATH)
+    assert "RequiresMountsFor" not in content(replicant, vm_node.DROPIN_PATH)
+    with pytest.raises(ValueError, match="data disk 10 GiB"):
+        render_vm_user_data(dataclasses.replace(acl3_core(), data_disk_gib=10))
+
+
+def _replicant_with(package_sha: str, cli_sha: str) -> VmNodeSpec:
+    spec = ubuntu_replicant()
+    return dataclasses.replace(
+        spec,
+        package=dataclasses.replace(spec.package, sha256={"ubuntu22.04-amd64": package_sha}),
+        secret_source=dataclasses.replace(spec.secret_source, cli=AliyunCli(spec.secret_source.cli.url, cli_sha)),
+    )
+
+
+def test_a_deb_upgrade_over_the_rewritten_emqx_conf_does_not_stop_at_dpkgs_conffile_prompt(
+        netns_ok: None, tmp_path: Path) -> None:  # noqa: F811
+    # The second run is the day-two upgrade: /etc/emqx/emqx.conf exists and differs from the package's.
+    node = ubuntu_replicant().node_name
+    boot = _boot(tmp_path, _replicant_with, ip=node.removeprefix("emqx@"), running=(*CORES, node), rerun=True)
+    assert boot.rc == 0, boot.out
+    installs = [c for c in boot.calls if c.startswith("apt-get")]
+    assert len(installs) == 2 and all(c.endswith("emqx-enterprise-5.10.4-ubuntu22.04-amd64.deb") for c in installs)
+    assert (boot.after / "emqx" / "emqx.conf").read_text() == content(render_vm_user_data(ubuntu_replicant()),
+                                                                      vm_node.STAGED_CONF)
+
+
+def test_a_package_install_that_leaves_another_version_stops_before_the_restart(netns_ok: None,  # noqa: F811
+                                                                                tmp_path: Path) -> None:
+    # A rollback to an older version on dnf: `dnf install older.rpm` changes nothing and succeeds; the node must not
+    # restart the newer one and report the rollback done.
+    boot = _boot(tmp_path, _core_with, newer="5.10.9\n")
+    assert boot.rc != 0
+    assert "emqx-enterprise 5.10.9 is installed, not 5.10.4" in boot.out
+    assert not any(c.startswith("systemctl restart") for c in boot.calls)
+    (tmp_path / "again").mkdir()
+    assert _boot(tmp_path / "again", _core_with).rc == 0
 
 
 def test_setup_stops_before_installing_when_the_package_checksum_differs(netns_ok: None,  # noqa: F811

@@ -75,6 +75,20 @@ def test_one_instance_per_node_at_its_fixed_address_in_its_zone(vm: Recording) -
     assert max(zones.values()) - min(zones.values()) <= 1
 
 
+def test_each_core_mounts_the_data_disk_its_instance_is_given(vm: Recording) -> None:
+    # The instance's data disk is only worth its price if the user data puts /var/lib/emqx (node.data_dir) on it.
+    for node in instances(vm):
+        text = raw_user_data(node)
+        setup = next(f["content"] for f in yaml.safe_load(text)["write_files"] if f["path"] == vm_node.SETUP_PATH)
+        disks = node.inputs.get("dataDisks") or []
+        if node.inputs["tags"]["emqx-role"] == "core":
+            (disk,) = disks
+            assert f"mount_data_disk {disk['size'] * 1024 ** 3}\n" in setup
+            assert conf_of(text).get_string("node.data_dir") == vm_node.DATA_DIR
+        else:
+            assert not disks and "mount_data_disk" not in setup
+
+
 def test_every_nodes_seeds_are_exactly_the_core_nodes(vm: Recording) -> None:
     cores = sorted(f"emqx@{n.inputs['privateIp']}" for n in instances(vm) if n.inputs["tags"]["emqx-role"] == "core")
     assert len(cores) >= 3

@@ -26,7 +26,7 @@ from components.alicloud.network import AlicloudNetwork
 from components.alicloud.vm_cluster_spec import CLB_PROBE_CIDRS, VmPlan, served_ports, vm_plan
 from components.alicloud.vm_load_balancer import VmLoadBalancer
 from components.alicloud.vm_nodes import VmNodes
-from components.alicloud.vm_rollout import VmRollout
+from components.alicloud.vm_rollout import VmRollout, command_content
 from components.alicloud.vm_secrets import VmSecrets
 from components.alicloud.vm_security_group import VmSecurityGroup
 from components.render import auth
@@ -53,6 +53,8 @@ class VmCluster(pulumi.ComponentResource):
         self.plan = plan = vm_plan(name, settings)
         user_data = [render_vm_user_data(n) for n in plan.nodes]
         apply_scripts = [render_vm_apply_script(n) for n in plan.nodes]
+        for script in apply_scripts:
+            command_content(script)  # with the rollout preamble, within Cloud Assistant's limit (vm_rollout)
 
         self.provider = alicloud.Provider(f"{name}-alicloud", region=settings.cloud.region,
                                           opts=pulumi.ResourceOptions(parent=self))

@@ -89,7 +89,7 @@ def vm_plan(name: str, settings: Settings) -> VmPlan:
         nodes=node_plans(settings),
         secret_names=names,
         tags=(("stack", settings.stack), ("project", settings.project), *settings.tags),
-        protect=settings.cluster.deletion_protection,
+        protect=vm.deletion_protection,
         role_name=f"{name}-node",
         rollout_timeout_seconds=ROLLOUT_TIMEOUT_SECONDS,
     )
@@ -112,7 +112,9 @@ def vm_plan(name: str, settings: Settings) -> VmPlan:
     specs = tuple(
         VmNodeSpec(node_name=n.emqx_node_name, role=n.role, core_seeds=cluster.seeds, package=package, os=vm.os,
                    arch=vm.arch, tuning=profile, listeners=listeners, secrets=secrets, secret_source=source,
-                   auth=settings.emqx.auth)
+                   auth=settings.emqx.auth,
+                   # The disk vm_nodes attaches to a core: without this its state would stay on the system disk.
+                   data_disk_gib=n.data_disk.size_gib if n.data_disk is not None else None)
         for n in cluster.nodes
     )
     return VmPlan(cluster=cluster, nodes=specs)

@@ -5,6 +5,10 @@ instance RAM role that reads the cluster's secrets, and its own cloud-init user 
 Choices, each from the source:
 - Deployment set, strategy Availability: every instance of the set on a different physical server in the region
   (ECS 'Deployment sets overview', high availability strategy; pulumi-alicloud ecs.EcsDeploymentSet `strategy`).
+  Such a set holds at most 20 instances per zone, a limit that cannot be raised (alibabacloud.com ACK 'Best
+  practices for associating deployment sets with node pools', quoting the ECS deployment set limits), so nodes go
+  to sets of one role each, the n-th node of a role in a zone into set n // 20: a node's set never changes when
+  nodes are added (its index in its zone only depends on its own ordinal), and no set outgrows the limit.
 - `private_ip` needs `vswitch_id`; changing either reboots the instance (pulumi-alicloud ecs.Instance).
 - `role_name` at creation, although the provider now prefers ecs.RamRoleAttachment: an attachment is made after the
   instance exists, racing cloud-init's first boot, which needs the role to read the secrets.
@@ -15,6 +19,11 @@ Choices, each from the source:
   .replace_on_image_update): on every node at once, which is exactly what a cluster must never do. Config and version
   changes go through Cloud Assistant one node at a time (vm_rollout); a new image is a per-node replacement
   (`pulumi up --replace <node urn>`, one node at a time, README).
+- `instance_type` and `data_disks` are ignored after creation for the same reason: the provider applies a new type by
+  stopping the instance, changing its spec and starting it (terraform-provider-alicloud resource_alicloud_instance.go
+  modifyInstanceType, StopInstance), and every field of `data_disks` is ForceNew (a new disk size replaces the
+  instance); Pulumi would do either to every node at once. A new type or disk size reaches a node when it is
+  replaced, one at a time (README).
 """
 
 from __future__ import annotations
@@ -29,8 +38,23 @@ from components.alicloud.vm_spec import VmClusterSpec, VmNodePlan
 
 # Alibaba: "the pre-encoding user data cannot exceed 16 KB" (doc-detail/49121; VM.md §3).
 USER_DATA_LIMIT_BYTES = 16 * 1024
+# Instances per zone in one deployment set of the Availability strategy (see the module docstring).
+DEPLOYMENT_SET_ZONE_LIMIT = 20
 
 UserData = Sequence[pulumi.Input[str]] | Callable[[VmNodePlan], pulumi.Input[str]]
+
+
+def deployment_sets(nodes: Sequence[VmNodePlan]) -> list[str]:
+    """The deployment set key of each node ("<role>" or "<role>-<n>"), in node order; at most
+    DEPLOYMENT_SET_ZONE_LIMIT nodes of a set in any zone."""
+    seen: dict[tuple[str, str], int] = {}
+    keys = []
+    for node in nodes:
+        index = seen.get((node.role, node.zone), 0)
+        seen[(node.role, node.zone)] = index + 1
+        chunk = index // DEPLOYMENT_SET_ZONE_LIMIT
+        keys.append(node.role if chunk == 0 else f"{node.role}-{chunk}")
+    return keys
 
 
 def encode_user_data(text: str, node: str) -> str:
@@ -44,7 +68,7 @@ def encode_user_data(text: str, node: str) -> str:
 class VmNodes(pulumi.ComponentResource):
     instances: list[alicloud.ecs.Instance]
     instance_ids: list[pulumi.Output[str]]
-    deployment_set_id: pulumi.Output[str]
+    deployment_set_ids: dict[str, pulumi.Output[str]]
     node_names: list[str]
     private_ips: list[str]
 
@@ -69,14 +93,17 @@ class VmNodes(pulumi.ComponentResource):
         if len(per_node) != len(spec.nodes):
             raise ValueError(f"{len(spec.nodes)} nodes but {len(per_node)} user data documents")
 
-        deployment_set = alicloud.ecs.EcsDeploymentSet(
-            f"{name}-spread", deployment_set_name=f"{name}-spread", strategy="Availability",
-            description="EMQX nodes, each on a different physical server",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.deployment_set_id = deployment_set.id
+        set_keys = deployment_sets(spec.nodes)
+        sets: dict[str, alicloud.ecs.EcsDeploymentSet] = {}
+        for key in dict.fromkeys(set_keys):
+            sets[key] = alicloud.ecs.EcsDeploymentSet(
+                f"{name}-{key}-spread", deployment_set_name=f"{name}-{key}-spread", strategy="Availability",
+                description=f"EMQX {key} nodes, each on a different physical server",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.deployment_set_ids = {k: d.id for k, d in sets.items()}
         self.instances = []
-        for node, document in zip(spec.nodes, per_node, strict=True):
+        for node, document, set_key in zip(spec.nodes, per_node, set_keys, strict=True):
             label = node.name
             encoded = pulumi.Output.from_input(document).apply(lambda text, n=label: encode_user_data(text, n))
             data_disks = None
@@ -100,7 +127,7 @@ class VmNodes(pulumi.ComponentResource):
                 vswitch_id=vswitch_ids[node.zone],
                 private_ip=node.private_ip,
                 security_groups=[security_group_id],
-                deployment_set_id=deployment_set.id,
+                deployment_set_id=sets[set_key].id,
                 internet_max_bandwidth_out=0,
                 system_disk_category=node.system_disk.category,
                 system_disk_size=node.system_disk.size_gib,
@@ -112,8 +139,11 @@ class VmNodes(pulumi.ComponentResource):
                 tags={**tagged, "emqx-role": node.role, "emqx-node": node.emqx_node_name},
                 # `after`: what a node needs at first boot (the NAT route for the package download, the secrets
                 # and the role's policy); a component's depends_on does not reach its children by itself.
+                # A replacement (`pulumi up --replace` of one node) must delete the old instance first: the new one
+                # asks for the same fixed private IP, which a VPC gives to one instance at a time.
                 opts=pulumi.ResourceOptions(parent=self, protect=spec.protect, depends_on=list(after),
-                                            ignore_changes=["user_data", "image_id"]),
+                                            ignore_changes=["user_data", "image_id", "instance_type", "data_disks"],
+                                            delete_before_replace=True),
             )
             self.instances.append(instance)
         self.instance_ids = [i.id for i in self.instances]

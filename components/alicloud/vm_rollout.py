@@ -32,6 +32,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from components.alicloud.vm_spec import VmNodePlan
+from components.render.vm_node import COMMAND_LIMIT
 
 DIGEST_LENGTH = 12
 # What InvokeCommand and the provider's polling add to the script's own run time.
@@ -50,6 +51,17 @@ cloud-init status --wait >/dev/null || rc=$?
 def rollout_script(node_script: str) -> str:
     """The script Cloud Assistant runs on one node: the preamble, then the node's day-two script."""
     return PREAMBLE + node_script
+
+
+def command_content(node_script: str) -> str:
+    """The CommandContent Cloud Assistant gets: base64 of the preamble and the node's script, at most COMMAND_LIMIT
+    bytes ("Must be Base64-encoded. Maximum size: 18 KB": ROS ALIYUN::ECS::Command). The renderer measures the node's
+    script alone; the preamble comes on top, so the whole is measured here. ValueError when it does not fit."""
+    content = base64.b64encode(rollout_script(node_script).encode()).decode()
+    if len(content) > COMMAND_LIMIT:
+        raise ValueError(f"the day-two command is {len(content)} bytes base64 with the rollout preamble, over Cloud "
+                         f"Assistant's {COMMAND_LIMIT}-byte limit")
+    return content
 
 
 def script_digest(node_script: str) -> str:
@@ -74,18 +86,19 @@ class VmRollout(pulumi.ComponentResource):
         super().__init__("emqx-platform:alicloud:VmRollout", name, None, opts)
         if not len(nodes) == len(instance_ids) == len(scripts):
             raise ValueError(f"{len(nodes)} nodes, {len(instance_ids)} instances and {len(scripts)} scripts")
+        # Every command measured before any is registered: a size problem fails the program, not a half rollout.
+        contents = [command_content(s) for s in scripts]
         self.invocations = []
         self.digests = {}
         previous: list[pulumi.Resource] = list(after)
-        for node, instance_id, node_script in zip(nodes, instance_ids, scripts, strict=True):
-            script = rollout_script(node_script)
+        for node, instance_id, node_script, content in zip(nodes, instance_ids, scripts, contents, strict=True):
             digest = script_digest(node_script)
             self.digests[node.name] = digest
             label = f"{name}-{node.name}-{digest}"
             command = alicloud.ecs.Command(
                 label,
                 name=label,
-                command_content=base64.b64encode(script.encode()).decode(),
+                command_content=content,
                 type="RunShellScript",
                 timeout=timeout_seconds,
                 working_dir="/root",

@@ -201,6 +201,10 @@ class VmNodeSpec:
     # Bounded wait for the join; the boot fails after it.
     join_timeout_seconds: int = 900
     join_poll_seconds: int = 5
+    # The size of the node's data disk (cores: vm_nodes gives each one), formatted once and mounted at DATA_DIR
+    # before the package is installed, so the core's state (Mria/Mnesia under node.data_dir) lives on it and not on
+    # the system disk. None: no data disk, DATA_DIR stays on the system disk (replicants are stateless).
+    data_disk_gib: int | None = None
     extra_hocon: tuple[str, ...] = field(default=())  # further emqx.conf lines (already HOCON), appended last
     # MQTT client authentication and authorization, as on Kubernetes (render/auth.py). The default is the settings'
     # default: the built-in database (empty unless secrets.mqtt_users bootstraps it) and deny what no rule allows,
@@ -293,6 +297,9 @@ def validate(spec: VmNodeSpec) -> list[str]:
         errors.append("join wait: timeout 60..3600 s, poll 1..60 s")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", spec.cluster_name):
         errors.append(f"cluster name {spec.cluster_name!r}: letters, digits, '-', '_'")
+    # A cloud_essd data disk takes 20 to 32768 GiB (pulumi-alicloud ecs.InstanceDataDiskArgs `size`).
+    if spec.data_disk_gib is not None and not 20 <= spec.data_disk_gib <= 32768:
+        errors.append(f"data disk {spec.data_disk_gib} GiB: 20 to 32768 GiB")
     return errors
 
 
@@ -431,8 +438,43 @@ def acl_node_file(spec: VmNodeSpec) -> NodeFile | None:
 def systemd_dropin(spec: VmNodeSpec) -> str:
     """emqx.service drop-in: the profile's open-file limit (the shipped unit has 1048576, deploy/packages/
     emqx.service) and the root-only environment file with the cookie and dashboard password. No '-' before the
-    path: without the secrets the unit must fail, not start with the package's default cookie."""
-    return f"[Service]\nLimitNOFILE={spec.tuning.nofile}\nEnvironmentFile={SECRETS_ENV}\n"
+    path: without the secrets the unit must fail, not start with the package's default cookie. With a data disk,
+    the unit also needs its mount (systemd.unit RequiresMountsFor=): after a reboot in which the disk did not
+    mount (fstab `nofail`), a core must not start on an empty /var/lib/emqx of the system disk."""
+    unit = f"[Unit]\nRequiresMountsFor={DATA_DIR}\n\n" if spec.data_disk_gib is not None else ""
+    return f"{unit}[Service]\nLimitNOFILE={spec.tuning.nofile}\nEnvironmentFile={SECRETS_ENV}\n"
+
+
+# The data disk: ECS names it vdb on virtio and nvme1n1 on NVMe instance families, so it is found by what it is,
+# not by name: the one whole disk of the data disk's exact size (GiB, as created) with no partition and not
+# mounted (the system disk of a public image is partitioned). A disk with any signature (blkid -p: exit 0) is never
+# formatted, so a re-run or a reboot keeps the data. fstab by UUID with `nofail` (a missing disk must not stop
+# the boot in emergency mode; the unit's RequiresMountsFor keeps EMQX down instead).
+_DATA_DISK = """
+mount_data_disk() {{
+  local want=$1 dev="" name size type uuid
+  if mountpoint -q {data_dir}; then
+    return 0
+  fi
+  while read -r name size type; do
+    if [ "$type" = disk ] && [ "$size" = "$want" ] && [ "$(lsblk -nro NAME "$name" | wc -l)" = 1 ] &&
+      ! findmnt -rn -S "$name" >/dev/null; then
+      [ -z "$dev" ] || die "more than one blank disk of $want bytes could be the data disk: $dev $name"
+      dev=$name
+    fi
+  done < <(lsblk -dnbpo NAME,SIZE,TYPE)
+  [ -n "$dev" ] || die "no unpartitioned, unmounted data disk of $want bytes for {data_dir}"
+  if ! blkid -p "$dev" >/dev/null 2>&1; then
+    mkfs.ext4 -q -L emqx-data "$dev" || die "cannot format the data disk $dev"
+  fi
+  uuid=$(blkid -s UUID -o value "$dev" || true)
+  [ -n "$uuid" ] || die "the data disk $dev has no file system UUID (not ext4?)"
+  mkdir -p {data_dir}
+  grep -q "^UUID=$uuid " /etc/fstab || echo "UUID=$uuid {data_dir} ext4 defaults,nofail 0 2" >>/etc/fstab
+  mount {data_dir} || die "cannot mount the data disk $dev on {data_dir}"
+  log info "data disk $dev mounted on {data_dir}"
+}}
+"""
 
 
 def secret_fetch_function(source: OosSecretSource) -> str:
@@ -526,7 +568,7 @@ ip=$(curl -fsS --retry 5 --connect-timeout 5 -H "X-aliyun-ecs-metadata-token: $t
 [ "$ip" = {ip} ] || die "this instance has private IP $ip, but its node name is {node}"
 
 {tuning} || die "kernel tuning failed (journal tag emqx-tuning)"
-
+{data_disk}
 install_secret_tool
 mkdir -p {tls_dir}
 fetch_secret {cookie_param} "$work/cookie"
@@ -545,6 +587,8 @@ chmod 0600 {secrets_env}
 {fetch_optional}
 fetch {url} {sha} "$work/{file}"
 {install} || die "installing {file} failed"
+installed=$({installed_version} 2>/dev/null || true)
+[ "$installed" = {version} ] || die "{name} ${{installed:-not installed}} is installed, not {version} ({file})"
 id emqx >/dev/null || die "the package did not create the emqx user"
 {chown_optional}
 install -m 0644 {staged} {conf}
@@ -581,18 +625,39 @@ def _setup_script(spec: VmNodeSpec) -> str:
     if optional_chown:
         # The secrets' directory is root's; EMQX (User=emqx) may enter it to read only its own files.
         optional_chown.insert(0, f"chmod 0711 {STAGE_DIR} {TLS_DIR}")
+    data_disk = ""
+    if spec.data_disk_gib is not None:
+        # Mounted before the package is installed, whose scripts then own it to emqx (deb postinst chown -R
+        # /var/lib/emqx; rpm %attr(750,emqx,emqx) %dir: EMQX deploy/packages); owned again here for a re-run.
+        data_disk = (_DATA_DISK.format(data_dir=DATA_DIR).lstrip("\n")
+                     + f"mount_data_disk {spec.data_disk_gib * 1024 ** 3}\n")
+        optional_chown.append(f"chown emqx:emqx {DATA_DIR}")
     file = package_file(spec)
     if PACKAGE_SYSTEM[spec.os][1] == "deb":
         # cloud-init and unattended-upgrades may hold the dpkg lock at first boot: wait for it (apt >= 1.9.11).
-        install = f'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "$work/{file}"'
+        # /etc/emqx/emqx.conf is a conffile (the deb is built with dh_installdeb, compat 9: "all files in the etc/
+        # directory ... flagged as conffiles"; EMQX deploy/packages/deb/debian/rules) and this setup rewrites it, so
+        # an upgrade to a package whose emqx.conf changed makes dpkg ask, and with no terminal (Cloud Assistant) it
+        # fails "end of file on stdin at conffile prompt". --force-confdef/--force-confold keep the file without
+        # asking (Debian handbook 6.9.1); the rendered one is installed over it right after.
+        install = ('DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 '
+                   '-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold '
+                   f'install -y "$work/{file}"')
+        installed_version = f"dpkg-query -W -f='${{Version}}' {spec.package.name}"
     else:
         install = f'dnf install -y "$work/{file}"'
+        installed_version = f"rpm -q --qf '%{{VERSION}}' {spec.package.name}"
+    # The installed version is checked after the install: `dnf install` of a file older than the installed package
+    # does nothing and succeeds, so a rollback would restart the same version and report it joined. The deb's
+    # version is the release's (debian/changelog "emqx (<VERSION>)"), the rpm's Version the same
+    # (deploy/packages/rpm/Makefile RPM_VSN: '-' becomes '_', absent from MAJOR.MINOR.PATCH).
     return _SETUP.format(
         fetch_function=secret_fetch_function(spec.secret_source),
         metadata=METADATA,
         ip=q(spec.private_ip),
         node=q(spec.node_name),
         tuning=tuning.NODE_SCRIPT_PATH,
+        data_disk=data_disk,
         tls_dir=TLS_DIR,
         cookie_param=q(spec.secrets.cookie),
         password_param=q(spec.secrets.dashboard_password),
@@ -604,6 +669,9 @@ def _setup_script(spec: VmNodeSpec) -> str:
         sha=q(spec.package.sha256[f"{spec.os}-{spec.arch}"]),
         file=file,
         install=install,
+        installed_version=installed_version,
+        version=q(spec.package.version),
+        name=spec.package.name,
         chown_optional="\n".join(optional_chown),
         staged=STAGED_CONF,
         conf=EMQX_CONF,
@@ -728,6 +796,20 @@ if [ "$changed" = 0 ] && {{ [ "$state" = "$digest" ] || [ "$state" = first-boot 
   echo "$digest" >"$marker"
   echo "emqx-apply: info: {node} unchanged ($digest) and joined"
   exit 0
+fi
+# Never restart this node while a core of the cluster is down (the stopped_nodes of `emqx ctl cluster status
+# --json`: emqx_mgmt_cli.erl cluster_info, v5.8.9 and e5.10.4): the node before it in the rollout may have failed,
+# and the invocation chain alone does not prove it did not (a re-run after a failed invocation). A node whose own
+# EMQX does not answer is out of the cluster already and goes ahead.
+if status=$(emqx ctl cluster status --json 2>/dev/null); then
+  down=$(python3 -c '
+import json, sys
+print(" ".join(sorted(set(json.loads(sys.argv[1]).get("stopped_nodes", [])) & set(sys.argv[2:]))))
+' "$status" {seeds}) || down=""
+  if [ -n "$down" ]; then
+    echo "emqx-apply: err: not restarting {node}: core(s) down: $down (emqx ctl cluster status)"
+    exit 1
+  fi
 fi
 echo pending >"$marker"
 # umask 022 for directories install creates (a new ACL directory): EMQX (User=emqx) must be able to enter them.

@@ -25,6 +25,7 @@ from components.alicloud import vm_address_plan
 from components.catalogue import alicloud as alicloud_catalogue
 from components.config_reader import Problems, Section, shown
 from components.network_plan import NetworkPlan, plan_network
+from components.render import auth as auth_render
 from components.render import vm_node
 from components.settings.cloud import CloudSettings
 from components.settings.cluster import ClusterSettings
@@ -141,6 +142,9 @@ class VmSettings:
     aliyun_cli_sha256: str
     plan: NetworkPlan  # node vSwitches per zone; no pod vSwitch, pod range or Service range (pod_cidr None,
     # service_cidr "")
+    # ECS release protection and Pulumi `protect` on the instances, the VPC and the load balancer's network; defaults
+    # to `production` (the cluster section, which says this for ACK, is refused in vm mode).
+    deletion_protection: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,7 @@ class VmFields:
     package: VmPackage
     cli_url: str
     cli_sha256: str
+    deletion_protection: bool = False
 
 
 PLACEHOLDER_SHA256 = "0" * 64
@@ -266,6 +271,7 @@ def parse_vm(root: Section, mode: Mode | None, emqx: EmqxSettings | None, produc
                               "(github.com/aliyun/aliyun-cli/releases)")
     cli_sha = cli.string("sha256", None, pattern=SHA256, required=active,
                          hint="the 64 lowercase hex digits `sha256sum` prints for that archive")
+    deletion_protection = section.boolean("deletionProtection", production)
     if not active:
         return None
     if not section.present:
@@ -339,7 +345,7 @@ def parse_vm(root: Section, mode: Mode | None, emqx: EmqxSettings | None, produc
     return VmFields(os=os_name, arch=arch, image_id=image_id, cores=core_count,  # type: ignore[arg-type]
                     core_type=core_type, disk_gib=disk, replicants=replicant_count, replicant_type=replicant_type,
                     package=VmPackage(sha256=tuple(sorted(sha_pairs)), mirror_base_url=mirror),
-                    cli_url=cli_url, cli_sha256=cli_sha)
+                    cli_url=cli_url, cli_sha256=cli_sha, deletion_protection=deletion_protection)
 
 
 def _image_hint(os_name: str | None, arch: str) -> str:
@@ -384,6 +390,33 @@ def private_key_problem(text: str) -> str | None:
     return None
 
 
+# An OOS encryption parameter holds 1 to 4096 characters (pulumi-alicloud oos.SecretParameter `value`; ROS
+# ALIYUN::OOS::SecretParameter Value "长度限制为4096"). In vm mode each secret the nodes read is one such parameter
+# (components/alicloud/vm_secrets.py), so a longer value would fail `pulumi up` half-way, after the network exists.
+OOS_VALUE_LIMIT = 4096
+
+
+def oos_value_problems(values: Mapping[str, Any], problems: Problems) -> None:
+    """vm mode: each secret that becomes an OOS encryption parameter fits one, said before anything is created and
+    without quoting the value. The users file is measured as the nodes get it (render/auth.py bootstrap_users:
+    hashed JSON); the salt's seed does not change its length, and no superuser gives the longest file."""
+    sizes: list[tuple[str, int, str]] = []
+    for key, what in (("tlsCertificate", "PEM chain"), ("tlsPrivateKey", "PEM key"), ("licenseKey", "licence key")):
+        value = values.get(key)
+        if isinstance(value, str):
+            sizes.append((key, len(value), what))
+    users = values.get("mqttUsers")
+    if isinstance(users, str) and not auth_render.user_problems(users):
+        sizes.append(("mqttUsers", len(auth_render.bootstrap_users(users, (), "0" * 32)), "hashed users file"))
+    for key, size, what in sizes:
+        if size > OOS_VALUE_LIMIT:
+            problems.add(key, f"makes a {what} of {size} characters; vm mode keeps it in an OOS encryption parameter, "
+                         f"which holds at most {OOS_VALUE_LIMIT}",
+                         "use a shorter certificate chain (the leaf and its intermediate, without the root)"
+                         if key == "tlsCertificate" else "use fewer MQTT users here (the rest through the dashboard "
+                         "or API)" if key == "mqttUsers" else f"shorten it to {OOS_VALUE_LIMIT} characters")
+
+
 def tls_problems(values: Mapping[str, Any], mode: Mode | None, target: Target | None,
                  load_balancer: LoadBalancerSettings, problems: Problems) -> bool:
     """tlsCertificate and tlsPrivateKey: vm mode only, both or neither, PEM-shaped; and without them, a load balancer
@@ -396,6 +429,7 @@ def tls_problems(values: Mapping[str, Any], mode: Mode | None, target: Target | 
             problems.add(key, "only applies with mode: vm" + (" (on Kubernetes cert-manager issues the listener "
                          "certificate: emqx.tls)" if target != "existing" else ""), "remove it")
         return False
+    oos_value_problems(values, problems)
     if len(given) == 1:
         missing = "tlsPrivateKey" if given == ["tlsCertificate"] else "tlsCertificate"
         problems.add(missing, f"is not set, but {given[0]} is: the listeners need the certificate chain and its key",
@@ -601,5 +635,5 @@ def derive_vm(fields: VmFields, *, emqx: EmqxSettings, cloud: CloudSettings | No
                     cores=VmRole(count=plan.cores, instance_type=fields.core_type, disk_gib=fields.disk_gib),
                     replicants=VmRole(count=plan.replicants, instance_type=fields.replicant_type, disk_gib=0),
                     package=fields.package, aliyun_cli_url=fields.cli_url, aliyun_cli_sha256=fields.cli_sha256,
-                    plan=net_plan)
+                    plan=net_plan, deletion_protection=fields.deletion_protection)
     return VmDerived(plan=plan, profile=profile, network=network, vm=vm)
