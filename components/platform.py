@@ -1,7 +1,7 @@
 """The seam between a cloud and Kubernetes: everything the workloads need from wherever the cluster came from.
 
-Alibaba Cloud and an existing cluster (and later AWS) each produce one `Platform`; the workloads never branch on the
-cloud.
+Alibaba Cloud (ACK), AWS (EKS) and an existing cluster each produce one `Platform`; the workloads never branch on the
+cloud. VM mode has no Kubernetes and no Platform (components/alicloud/vm_cluster.py).
 """
 
 from __future__ import annotations
@@ -50,3 +50,5 @@ class Platform:
     # (apiVersion, kind, metadata, spec; the spec may hold Outputs). AWS: the TargetGroupBindings, which must exist
     # before EMQX's pods are created for their readiness gates to be injected.
     companions: Sequence[Companion] = ()
+    # The cores' own pool beside replicants (nodePools.core); None: the cores run where emqx_placement says.
+    core_placement: Placement | None = None

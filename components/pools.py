@@ -7,6 +7,8 @@ from __future__ import annotations
 
 POOL_LABEL = "emqx-platform/pool"
 EMQX_TAINT_KEY = "emqx-platform/dedicated"
+# The cores' own pool beside replicants (nodePools.core): its label and taint value.
+EMQX_CORE_POOL = "emqx-core"
 
 
 def pool_placement(pool_name: str, *, dedicated: bool) -> tuple[dict[str, str], list[dict[str, str]]]:

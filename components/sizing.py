@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from components import load_balancer_tier
 from components.catalogue import alicloud as alicloud_catalogue
@@ -177,6 +177,10 @@ class SizingPlan:
     cpu_utilisation: float  # at the target, per client node, of the pod's CPU
     memory_utilisation: float  # at the target, per client node, of the pod's memory
     notes: tuple[str, ...]
+    # Cores on their own, smaller nodes (with replicants only; with_core_shape): None = node_shape, pod_cpu, pod_memory.
+    core_shape: NodeShape | None = None
+    core_pod_cpu: str | None = None
+    core_pod_memory: str | None = None
 
 
 @dataclass(frozen=True)
@@ -626,18 +630,109 @@ def rebalance_timeout_seconds(plan: SizingPlan, strategy: Evacuation, *, wait_he
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The planner: which instance type, and how many, carry the target at the lowest cost (components/catalogue).
-# Cores and replicants run on the same shape (one EMQX pool); a separate, smaller core pool is not built yet.
+# Cores beside replicants: their own, smaller nodes. EMQX's docs ("Enable Core + Replicant Cluster", emqx-core-roles):
+# cores are the authoritative source of the shared state (routing table, client channels, retained messages,
+# configuration) and do every write of it; replicants take the clients, hold a full read copy and hand writes to the
+# cores. So a core's load follows the rate of those writes, not the message rate: every message is routed and
+# delivered by the replicants. Estimates, not measurements (no published core benchmark was found): re-measure with a
+# load test's reconnect storm and adjust.
+
+# A connect writes the channel registry and, with per-client topic filters (the stacks' devices/<user>/#), one route;
+# the lost node's stale channel is removed: three transactions per admitted client, on every core (each core applies
+# every transaction).
+CORE_TRANSACTIONS_PER_CONNECT = 3
+# Estimate: transactions one core vCPU applies per second.
+CORE_TRANSACTIONS_PER_VCPU = 5_000
+# Estimate: each core keeps every client's channel registry entry and route (ETS rows with their keys).
+CORE_MEMORY_PER_CONNECTION_BYTES = 1024
+# The operator's example gives a core 512Mi; a production core is kept at one vCPU and 2 GiB at least (estimate).
+CORE_MIN_POD_CPU_MILLI = 1000
+CORE_MIN_POD_MEMORY_MIB = 2048
+
+
+@dataclass(frozen=True)
+class CoreDemand:
+    """What one core that takes no clients needs at 100% (the headroom comes on top)."""
+
+    cpu_milli: int
+    memory_mib: int
+    transactions_per_second: int
+
+
+def core_demand(target: CapacityTarget, plan: SizingPlan) -> CoreDemand:
+    """A core's work for the replicant plan: the transactions of the reconnect storm the replicants admit at most
+    (storm_cluster_rate) and a copy of every client's registry entry and route."""
+    tps = storm_cluster_rate(plan) * CORE_TRANSACTIONS_PER_CONNECT
+    cpu = max(CORE_MIN_POD_CPU_MILLI, math.ceil(tps / CORE_TRANSACTIONS_PER_VCPU * 1000))
+    memory = max(CORE_MIN_POD_MEMORY_MIB, math.ceil(
+        (BASE_NODE_MEMORY_GIB * GIB + target.connections * CORE_MEMORY_PER_CONNECTION_BYTES) / MIB))
+    return CoreDemand(cpu, memory, tps)
+
+
+def core_shape_problem(shape: NodeShape, demand: CoreDemand, headroom: float) -> str | None:
+    """Why a core pod on `shape` cannot hold `demand` within (1 - headroom) of its CPU and memory; None if it can."""
+    cap = node_capacity(shape)
+    usable = 1.0 - headroom
+    if demand.cpu_milli > cap.pod_cpu_milli * usable:
+        return (f"a core needs {demand.cpu_milli}m CPU ({demand.transactions_per_second:,} transactions/s in a "
+                f"reconnect storm) and a {shape.vcpu} vCPU node gives it {int(cap.pod_cpu_milli * usable)}m at "
+                f"{headroom:.0%} headroom")
+    if demand.memory_mib > cap.pod_memory_mib * usable:
+        return (f"a core needs {demand.memory_mib}Mi and a {shape.memory_gib:g} GiB node gives it "
+                f"{int(cap.pod_memory_mib * usable)}Mi at {headroom:.0%} headroom")
+    return None
+
+
+def with_core_shape(plan: SizingPlan, shape: NodeShape, target: CapacityTarget, headroom: float) -> SizingPlan:
+    """The plan with its cores on nodes of `shape` (their own pool): pod size, paid vCPU and memory, a note."""
+    assert plan.replicants > 0, "cores get their own shape only beside replicants"
+    cap, demand = node_capacity(shape), core_demand(target, plan)
+    note = (f"{plan.cores} cores on their own {shape.vcpu} vCPU / {shape.memory_gib:g} GiB nodes (pod "
+            f"{cap.pod_cpu_milli}m / {cap.pod_memory_mib}Mi): {demand.cpu_milli}m for "
+            f"{demand.transactions_per_second:,} transactions/s in a reconnect storm and {demand.memory_mib}Mi for "
+            f"every client's registry entry and route (estimates: {CORE_TRANSACTIONS_PER_CONNECT} transactions per "
+            f"connect, {CORE_TRANSACTIONS_PER_VCPU:,} per vCPU, {CORE_MEMORY_PER_CONNECTION_BYTES} B per client)")
+    return replace(plan, core_shape=shape, core_pod_cpu=f"{cap.pod_cpu_milli}m",
+                   core_pod_memory=f"{cap.pod_memory_mib}Mi",
+                   planned_vcpu=plan.cores * shape.vcpu + plan.replicants * plan.node_shape.vcpu,
+                   planned_memory_gib=plan.cores * shape.memory_gib + plan.replicants * plan.node_shape.memory_gib,
+                   notes=(*plan.notes, note))
+
+
+def smallest_core_type(target: CapacityTarget, plan: SizingPlan, headroom: float,
+                       catalogue: Mapping[str, InstanceType], family: str = "") -> tuple[str | None, str]:
+    """The catalogue's cheapest type (known prices first, then fewest vCPU and GiB, then the replicants' `family`,
+    then catalogue order) whose node holds a core of this replicant plan; else None and why the largest could not."""
+    demand = core_demand(target, plan)
+    order = {name: i for i, name in enumerate(catalogue)}
+    ranked = sorted(catalogue.values(), key=lambda t: (t.price_per_hour is None, t.price_per_hour or 0.0, t.vcpu,
+                                                       t.memory_gib, t.family != family, order[t.name]))
+    reason = "the catalogue is empty"
+    for itype in ranked:
+        problem = core_shape_problem(NodeShape(itype.vcpu, itype.memory_gib), demand, headroom)
+        if problem is None:
+            return itype.name, ""
+        reason = problem
+    return None, reason
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The planner: which instance types, and how many, carry the target at the lowest cost (components/catalogue). An
+# all-core cluster (up to MAX_ALL_CORE_NODES) runs on one shape; beside replicants the cores get the smallest shape
+# that holds their database work (above), and both kinds of fleet compete.
 
 HOURS_PER_MONTH = 730  # 365 x 24 / 12: how cloud price pages turn an hourly price into a monthly one
 
 
 @dataclass(frozen=True)
 class FleetChoice:
-    instance_type: str
+    instance_type: str  # the client nodes' (replicants, or every node of an all-core cluster)
     plan: SizingPlan
     price_per_hour: float | None  # one node, on demand; None: unknown
     currency: str | None
+    core_type: str | None = None  # the cores' own type beside replicants; None: instance_type
+    core_price_per_hour: float | None = None
+    order: int = 0  # the client type's place in the catalogue: the last tie-break
 
     @property
     def nodes(self) -> int:
@@ -645,17 +740,29 @@ class FleetChoice:
 
     @property
     def monthly_cost(self) -> float | None:
-        """EMQX nodes at rest, list price; None when the price is unknown."""
-        if self.price_per_hour is None:
+        """EMQX nodes at rest, list price; None when a price is unknown."""
+        if self.core_type is None:
+            return None if self.price_per_hour is None else self.price_per_hour * self.nodes * HOURS_PER_MONTH
+        if self.price_per_hour is None or self.core_price_per_hour is None:
             return None
-        return self.price_per_hour * self.nodes * HOURS_PER_MONTH
+        return (self.price_per_hour * self.plan.replicants
+                + self.core_price_per_hour * self.plan.cores) * HOURS_PER_MONTH
 
-    def rank(self) -> tuple[bool, float, int, float, int, str]:
+    def describe(self) -> str:
+        p = self.plan
+        if self.core_type is not None:
+            return f"{p.cores} x {self.core_type} (cores) + {p.replicants} x {self.instance_type} (replicants)"
+        if p.replicants:
+            return f"{p.cores} cores + {p.replicants} replicants x {self.instance_type}"
+        return f"{p.cores} x {self.instance_type}"
+
+    def rank(self) -> tuple[bool, float, int, float, int, int, str]:
         # Cheapest first where prices are known; without a price, fewest vCPU (then GiB) stands in for cost: within a
         # family Alibaba's on-demand price grows with the size, so this is the order a price list would give there.
+        # Equal fleets keep the catalogue's order (it lists the families it prefers first).
         cost = self.monthly_cost
         return (cost is None, cost or 0.0, self.plan.planned_vcpu, self.plan.planned_memory_gib, self.nodes,
-                self.instance_type)
+                self.order, self.core_type or "")
 
 
 @dataclass(frozen=True)
@@ -674,6 +781,7 @@ class FleetOptions:
     replicants: int | None = None  # pinned (emqx.replicants)
     load_balancer: load_balancer_tier.LoadBalancerType | None = None  # None: not checked
     families: tuple[str, ...] = field(default=())  # () = every family of the catalogue
+    core_type: str | None = None  # pinned (nodePools.core.instanceTypes); None: the planner's
 
 
 def min_client_nodes(options: FleetOptions) -> int:
@@ -682,34 +790,85 @@ def min_client_nodes(options: FleetOptions) -> int:
     return max(2, options.zones) if options.production else 1
 
 
+def _client_plans(target: CapacityTarget, shape: NodeShape, options: FleetOptions
+                  ) -> tuple[list[SizingPlan], list[str]]:
+    """The plans a client shape offers: the derived (or pinned) one and, when that is all-core and nothing is pinned,
+    in production the same at 3 cores, and the same client count as replicants beside CORES_WITH_REPLICANTS cores
+    (their own smaller shape may cost less)."""
+    common = {"replicants_allowed": options.replicants_allowed, "headroom": options.headroom,
+              "min_client_nodes": min_client_nodes(options), "survive_node_loss": options.production,
+              "key": "emqx", "larger_shape": "a larger instance type"}
+    plan, errors = plan_capacity(target, shape, cores=options.cores, replicants=options.replicants, **common)
+    if plan is None:
+        return [], errors
+    plans = [plan]
+    if plan.replicants == 0 and options.cores is None and options.replicants is None:
+        if options.production and plan.cores < CORES_WITH_REPLICANTS:
+            # Production needs an odd number of cores, 3 at least: the same shape, all-core at 3.
+            three, _ = plan_capacity(target, shape, cores=CORES_WITH_REPLICANTS, replicants=0, **common)
+            if three is not None:
+                plans.append(three)
+        if options.replicants_allowed:
+            split, _ = plan_capacity(target, shape, cores=CORES_WITH_REPLICANTS, replicants=plan.client_nodes,
+                                     **common)
+            if split is not None:
+                plans.append(split)
+    return plans, []
+
+
 def fleet_candidates(
     target: CapacityTarget,
     options: FleetOptions,
     catalogue: Mapping[str, InstanceType] | None = None,
+    core_catalogue: Mapping[str, InstanceType] | None = None,
 ) -> tuple[list[FleetChoice], list[Rejection]]:
-    """Every instance type of the catalogue that can carry the target (cheapest first), and why the others cannot."""
+    """Every fleet of the catalogue that can carry the target (cheapest first), and why the other types cannot. Beside
+    replicants the cores take the smallest type of core_catalogue (default: the catalogue) that holds them, or the
+    pinned options.core_type."""
     types = alicloud_catalogue.INSTANCE_TYPES if catalogue is None else catalogue
+    core_types = types if core_catalogue is None else core_catalogue
     chosen: list[FleetChoice] = []
     rejected: list[Rejection] = []
-    for name, itype in types.items():
+    for order, (name, itype) in enumerate(types.items()):
         if options.families and itype.family not in options.families:
             continue
-        shape = NodeShape(itype.vcpu, itype.memory_gib)
-        plan, errors = plan_capacity(
-            target, shape, cores=options.cores, replicants=options.replicants,
-            replicants_allowed=options.replicants_allowed, headroom=options.headroom,
-            min_client_nodes=min_client_nodes(options), survive_node_loss=options.production,
-            key="emqx", larger_shape="a larger instance type")
-        if plan is None:
+        plans, errors = _client_plans(target, NodeShape(itype.vcpu, itype.memory_gib), options)
+        if not plans:
             rejected.append(Rejection(name, errors[0] if errors else "cannot carry the target"))
             continue
-        reason = fleet_problem(plan, options)
-        if reason:
-            rejected.append(Rejection(name, reason))
-            continue
-        chosen.append(FleetChoice(name, plan, itype.price_per_hour, itype.currency))
+        reasons: list[str] = []
+        for plan in plans:
+            core_type: str | None = None
+            core_price: float | None = None
+            if plan.replicants:
+                if options.core_type is not None:
+                    core_type = options.core_type
+                    problem = (core_shape_problem(_shape(core_types, core_type), core_demand(target, plan),
+                                                  options.headroom) if core_type in core_types
+                               else f"{core_type} is not in the catalogue")
+                    if problem:
+                        reasons.append(f"the pinned core type {core_type}: {problem}")
+                        continue
+                else:
+                    core_type, why = smallest_core_type(target, plan, options.headroom, core_types, itype.family)
+                    if core_type is None:
+                        reasons.append(f"no type holds its cores: {why}")
+                        continue
+                core_price = core_types[core_type].price_per_hour
+                plan = with_core_shape(plan, _shape(core_types, core_type), target, options.headroom)
+            reason = fleet_problem(plan, options)
+            if reason:
+                reasons.append(reason)
+                continue
+            chosen.append(FleetChoice(name, plan, itype.price_per_hour, itype.currency, core_type, core_price, order))
+        if reasons and not any(c.instance_type == name for c in chosen):
+            rejected.append(Rejection(name, reasons[0]))
     chosen.sort(key=FleetChoice.rank)
     return chosen, rejected
+
+
+def _shape(types: Mapping[str, InstanceType], name: str) -> NodeShape:
+    return NodeShape(types[name].vcpu, types[name].memory_gib)
 
 
 def fleet_problem(plan: SizingPlan, options: FleetOptions) -> str | None:
@@ -742,14 +901,15 @@ def pinned_cost_note(pinned: FleetChoice, best: FleetChoice, *,
     if pinned.rank() <= best.rank():
         return None
     p, b = pinned.plan, best.plan
-    text = (f"the pinned fleet ({pinned.nodes} x {pinned.instance_type}: {p.planned_vcpu} vCPU / "
-            f"{p.planned_memory_gib:g} GiB) is larger than the planner's ({best.nodes} x {best.instance_type}: "
-            f"{b.planned_vcpu} vCPU / {b.planned_memory_gib:g} GiB), {p.planned_vcpu - b.planned_vcpu:+} vCPU")
+    text = (f"the pinned fleet ({pinned.describe()}: {p.planned_vcpu} vCPU / {p.planned_memory_gib:g} GiB) is larger "
+            f"than the planner's ({best.describe()}: {b.planned_vcpu} vCPU / {b.planned_memory_gib:g} GiB), "
+            f"{p.planned_vcpu - b.planned_vcpu:+} vCPU")
     if pinned.monthly_cost is not None and best.monthly_cost is not None:
         text += f", {pinned.monthly_cost - best.monthly_cost:+,.0f} {pinned.currency}/month"
     else:
         text += f"; list prices unknown ({catalogue_file})"
-    return text + ": remove nodePools.emqx.instanceTypes / emqx.cores / emqx.replicants to let the planner choose"
+    return (text + ": remove nodePools.emqx.instanceTypes / nodePools.core.instanceTypes / emqx.cores / "
+            "emqx.replicants to let the planner choose")
 
 
 @dataclass(frozen=True)

@@ -432,9 +432,11 @@ def render_tuning(recording: Recording) -> str:
         pod = _lookup(emqx.inputs, "spec.coreTemplate.spec.podSecurityContext.sysctls") or []
         names = [f"{s['name']}={s['value']}" for s in pod]
         lines.append(f"  EMQX pods ({emqx.name}) sysctls: {' '.join(names)}")
-        selector = _lookup(emqx.inputs, "spec.coreTemplate.spec.nodeSelector") or {}
+        # Cores and replicants may sit on different pools (the cores' own beside replicants): check where each goes.
+        selectors = [s for s in (_lookup(emqx.inputs, f"spec.{t}.spec.nodeSelector")
+                                 for t in ("coreTemplate", "replicantTemplate")) if s]
         for pool_name, (labels, allowed) in allowed_by_pool.items():
-            if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            if not any(all(labels.get(k) == v for k, v in sel.items()) for sel in selectors):
                 continue
             missing = sorted({s["name"] for s in pod} - allowed - _safe_sysctls(recording))
             verdict = "consistent" if not missing else f"NOT allowed by the kubelet: {' '.join(missing)}"

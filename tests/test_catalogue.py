@@ -188,3 +188,63 @@ def test_the_aws_figures_are_aws_s_published_ones() -> None:
         assert entry.bandwidth_gbps == expected, name
         assert (entry.pps, entry.connections, entry.price_per_hour) == (None, None, None), name
     assert not {t.family for t in aws.INSTANCE_TYPES.values()} & set(aws.FAMILIES_NOT_READ)
+
+
+# --- cost by cloud ----------------------------------------------------------------------------------------------------
+
+def _stack_settings(name: str) -> Any:
+    from components import settings as program_settings
+    from preview import engine
+
+    prefix = "emqx-platform:"
+    config, secret_keys = engine.load_stack_config(Path(__file__).resolve().parent.parent / "stacks"
+                                                   / f"Pulumi.{name}.yaml")
+    values = {k.removeprefix(prefix): program_settings._decode(v)  # pyright: ignore[reportPrivateUsage]
+              for k, v in config.items() if k.startswith(prefix)}
+    return program_settings.parse(values, stack=name, secret_keys={k.removeprefix(prefix) for k in secret_keys})
+
+
+def test_an_aws_stack_is_priced_in_usd_from_the_aws_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _stack_settings("aws-prod")
+    estimate = cost.stack_cost(settings)
+    assert estimate["currency"] == "USD"
+    roles = estimate["roles"]
+    assert isinstance(roles, dict)
+    assert settings.core_pool is not None  # the planner puts the cores on their own groups
+    assert roles["cores"]["instance_type"] == settings.core_pool.instance_types[0]
+    assert roles["client_nodes"]["instance_type"] == settings.emqx_pool.instance_types[0]
+    for role in ("cores", "client_nodes", "system_pool"):
+        assert roles[role]["instance_type"] in aws.INSTANCE_TYPES, role
+    assert (roles["cores"]["count_at_rest"], roles["cores"]["count_at_peak"]) == (3, 6)
+    # Production on AWS: a NAT gateway per zone (network.natPerZone's default).
+    assert roles["nat"]["count_at_rest"] == 3 and "NAT gateway" in roles["nat"]["instance_type"]
+    # Priced, each role costs its own type's price for its nodes.
+    table = {n: dataclasses.replace(e, price_per_hour=0.5 if n == roles["cores"]["instance_type"] else 2.0,
+                                    currency="USD") for n, e in aws.INSTANCE_TYPES.items()}
+    monkeypatch.setattr(aws, "INSTANCE_TYPES", table)
+    priced = cost.stack_cost(settings)["roles"]
+    assert priced["cores"]["monthly_at_rest"] == pytest.approx(0.5 * 3 * sizing.HOURS_PER_MONTH)  # type: ignore[index]
+    assert priced["client_nodes"]["monthly_at_peak"] == pytest.approx(  # type: ignore[index]
+        2.0 * 2 * settings.sizing.replicants * sizing.HOURS_PER_MONTH)
+
+
+def test_alicloud_cores_on_their_own_pool_are_priced_on_its_type() -> None:
+    settings = _stack_settings("prod")
+    estimate = cost.stack_cost(settings)
+    roles = estimate["roles"]
+    assert estimate["currency"] == "CNY" and isinstance(roles, dict)
+    assert settings.core_pool is not None
+    assert roles["cores"]["instance_type"] == settings.core_pool.instance_types[0] != roles["client_nodes"][
+        "instance_type"]
+    assert roles["nat"]["count_at_rest"] == 1
+
+
+def test_a_vm_stack_is_priced_by_its_own_roles() -> None:
+    settings = _stack_settings("vm-prod")
+    roles = cost.stack_cost(settings)["roles"]
+    assert isinstance(roles, dict)
+    vm = settings.vm
+    assert roles["cores"]["instance_type"] == vm.cores.instance_type
+    assert roles["cores"]["count_at_rest"] == roles["cores"]["count_at_peak"] == vm.cores.count
+    assert roles.get("client_nodes", {}).get("count_at_rest", 0) == vm.replicants.count
+    assert "system_pool" not in roles

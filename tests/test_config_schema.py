@@ -220,4 +220,5 @@ def test_documented_defaults_written_out_are_accepted(base: str) -> None:
         assert VALIDATOR.is_valid(doc), leaf
         assert not parser_refuses(doc), f"{leaf}: its documented default {node['default']!r} is refused"
         tried += 1
-    assert tried >= 30
+    # 29: healthCheck.timeoutSeconds has no single literal default since aws derives it from the interval.
+    assert tried >= 29

@@ -227,3 +227,26 @@ def test_every_hocon_key_exists_in_emqxs_schema() -> None:
             assert leaf.startswith("listeners.") and kind in ("tcp", "ssl", "ws", "wss") and name == "default", leaf
             assert rest in EMQX_LISTENER_KEYS, leaf
             assert not (rest.startswith("ssl_options") and kind in ("tcp", "ws")), leaf
+
+
+def test_cores_on_their_own_pool_get_its_placement_and_their_own_pod_size() -> None:
+    core_pool = Placement(node_selector={"pool": "emqx-core"},
+                          tolerations=[{"key": "dedicated", "operator": "Equal", "value": "emqx-core",
+                                        "effect": "NoSchedule"}], zone_count=3)
+    spec = emqx_spec(replace(INPUTS, core_placement=core_pool, core_pod_cpu="7300m", core_pod_memory="12096Mi"))
+    core, replicant = spec["coreTemplate"]["spec"], spec["replicantTemplate"]["spec"]
+    assert core["nodeSelector"] == {"pool": "emqx-core"} and core["tolerations"] == [dict(core_pool.tolerations[0])]
+    assert replicant["nodeSelector"] == {"pool": "emqx"}
+    assert replicant["tolerations"] == [{"key": "k", "operator": "Exists"}]
+    assert core["resources"] == {"requests": {"cpu": "7300m", "memory": "12096Mi"},
+                                 "limits": {"cpu": "7300m", "memory": "12096Mi"}}
+    assert replicant["resources"]["limits"] == {"cpu": "61900m", "memory": "120384Mi"}
+    # Still one EMQX pod per node across both roles, and the cores spread over the zones strictly.
+    for template in (core, replicant):
+        (term,) = template["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert core["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
+    assert validate_manifest(_cr(spec)) == []
+    # Without a core placement (every all-core cluster) both roles keep the EMQX pool and the pod size.
+    same = emqx_spec(INPUTS)["coreTemplate"]["spec"]
+    assert same["nodeSelector"] == {"pool": "emqx"} and same["resources"]["limits"]["cpu"] == "61900m"

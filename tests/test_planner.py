@@ -45,9 +45,27 @@ def _violations(target: CapacityTarget, choice: sizing.FleetChoice, options: Fle
         lb = load_balancer_tier.limits(options.load_balancer, options.zones)
         if sizing.storm_cluster_rate(plan) > lb.new_connections_per_second:
             out.append("reconnect storm above the load balancer")
-    # One EMQX pod per node: the plan's vCPU is that of exactly cores + replicants nodes of the shape.
-    if plan.planned_vcpu != (plan.cores + plan.replicants) * plan.node_shape.vcpu:
+    # One EMQX pod per node: the plan's vCPU is that of exactly cores + replicants nodes, the cores on their own
+    # shape when they have one.
+    core_shape = plan.core_shape or plan.node_shape
+    if plan.planned_vcpu != plan.cores * core_shape.vcpu + plan.replicants * plan.node_shape.vcpu:
         out.append("not one pod per node")
+    if plan.core_shape is not None:
+        if plan.replicants == 0:
+            out.append("cores on their own shape in an all-core cluster")
+        # The cores' work (independently: the storm's transactions and every client's registry entry) within the
+        # headroom of their own pod.
+        core_cap = sizing.node_capacity(plan.core_shape)
+        tps = sizing.storm_cluster_rate(plan) * sizing.CORE_TRANSACTIONS_PER_CONNECT
+        cpu = max(sizing.CORE_MIN_POD_CPU_MILLI, tps / sizing.CORE_TRANSACTIONS_PER_VCPU * 1000)
+        memory = max(sizing.CORE_MIN_POD_MEMORY_MIB,
+                     (sizing.GIB + target.connections * sizing.CORE_MEMORY_PER_CONNECTION_BYTES) / sizing.MIB)
+        if cpu > core_cap.pod_cpu_milli * usable + 1e-6 or memory > core_cap.pod_memory_mib * usable + 1e-6:
+            out.append("cores above the headroom")
+        if plan.core_pod_cpu != f"{core_cap.pod_cpu_milli}m" or plan.core_pod_memory != f"{core_cap.pod_memory_mib}Mi":
+            out.append("core pod not sized to its node")
+        if choice.core_type is None:
+            out.append("cores on their own shape without a type")
     return out
 
 

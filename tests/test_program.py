@@ -89,24 +89,31 @@ def test_prod_vswitches_span_three_distinct_zones(prod) -> None:
 def test_prod_has_system_and_emqx_pools_with_the_tuning(prod) -> None:
     pools = {r.inputs["nodePoolName"]: r.inputs for r in prod.by_type("alicloud:cs/nodePool:NodePool")}
     zones = ("cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j")
-    assert set(pools) == {"emqx-prod-system"} | {f"emqx-prod-emqx-{z}" for z in zones}
+    assert set(pools) == ({"emqx-prod-system"} | {f"emqx-prod-emqx-{z}" for z in zones}
+                          | {f"emqx-prod-emqx-core-{z}" for z in zones})
     vswitch_of_zone = {r.inputs["zoneId"]: r.name + "-id" for r in prod.by_type("alicloud:vpc/switch:Switch")}
+    # The planner's fleet (README, Sizing model): 5 replicants on ecs.c7.8xlarge split 2/2/1 over the zones, and the
+    # 3 cores on their own ecs.c7.2xlarge pools, one per zone; during a blue-green rollout the operator runs the new
+    # cores and replicants beside the old ones, so each pool may double.
+    replicants = {"cn-hangzhou-h": 2, "cn-hangzhou-i": 2, "cn-hangzhou-j": 1}
     for zone in zones:
-        emqx = pools[f"emqx-prod-emqx-{zone}"]
-        # One pool per zone, so the autoscaler can add a node in the zone a Pending core needs.
-        assert emqx["vswitchIds"] == [vswitch_of_zone[zone]]
-        script = base64.b64decode(emqx["preUserData"]).decode()
-        assert script.startswith("#!/bin/bash")
-        assert "net.core.rmem_max" in script and "fs.nr_open" in script
-        # Per-namespace keys are the pods' business: on the node they would be dead weight that looks like tuning.
-        assert "net.core.somaxconn" not in script and "tcp_max_syn_backlog" not in script
-        # 3 cores + 3 replicants over 3 zones, one EMQX pod per node; during a blue-green rollout the operator runs
-        # the new cores and replicants beside the old ones, so each zone may double.
-        assert emqx["scalingConfig"] == {"enable": True, "minSize": 2, "maxSize": 4}
-        assert "desiredSize" not in emqx
-        assert emqx["instanceTypes"] == ["ecs.c7.16xlarge"]
-        assert {"key": "emqx-platform/pool", "value": "emqx"} in emqx["labels"]
-        assert {"key": "emqx-platform/dedicated", "value": "emqx", "effect": "NoSchedule"} in emqx["taints"]
+        for pool, itype, count in ((f"emqx-{zone}", "ecs.c7.8xlarge", replicants[zone]),
+                                   (f"emqx-core-{zone}", "ecs.c7.2xlarge", 1)):
+            emqx = pools[f"emqx-prod-{pool}"]
+            # One pool per zone, so the autoscaler can add a node in the zone a Pending core (and its zonal disk)
+            # needs.
+            assert emqx["vswitchIds"] == [vswitch_of_zone[zone]]
+            script = base64.b64decode(emqx["preUserData"]).decode()
+            assert script.startswith("#!/bin/bash")
+            assert "net.core.rmem_max" in script and "fs.nr_open" in script
+            # Per-namespace keys are the pods' business: on the node they would be dead weight that looks like tuning.
+            assert "net.core.somaxconn" not in script and "tcp_max_syn_backlog" not in script
+            assert emqx["scalingConfig"] == {"enable": True, "minSize": count, "maxSize": 2 * count}
+            assert "desiredSize" not in emqx
+            assert emqx["instanceTypes"] == [itype]
+            role = "emqx-core" if "core" in pool else "emqx"
+            assert {"key": "emqx-platform/pool", "value": role} in emqx["labels"]
+            assert {"key": "emqx-platform/dedicated", "value": role, "effect": "NoSchedule"} in emqx["taints"]
     assert prod.one("alicloud:cs/autoscalingConfig:AutoscalingConfig").inputs["scaleDownEnabled"] is True
     assert "preUserData" not in pools["emqx-prod-system"]
 
@@ -114,15 +121,18 @@ def test_prod_has_system_and_emqx_pools_with_the_tuning(prod) -> None:
 def test_pod_sysctls_are_allowed_by_the_kubelet_of_the_pool_they_land_on(prod) -> None:
     emqx = prod.one(EMQX_TOKEN).inputs["spec"]
     pools = [r.inputs for r in prod.by_type("alicloud:cs/nodePool:NodePool")
-             if {"key": "emqx-platform/pool", "value": "emqx"} in r.inputs["labels"]]
-    assert len(pools) == 3
+             if {"key": "emqx-platform/pool", "value": "emqx"} in r.inputs["labels"]
+             or {"key": "emqx-platform/pool", "value": "emqx-core"} in r.inputs["labels"]]
+    assert len(pools) == 6
     allowed = set(pools[0]["kubeletConfiguration"]["allowedUnsafeSysctls"])
     assert all(set(p["kubeletConfiguration"]["allowedUnsafeSysctls"]) == allowed for p in pools)
     version = prod.one("alicloud:cs/managedKubernetes:ManagedKubernetes").inputs["version"]
     safe = tuning.safe_sysctls(".".join(version.split(".")[:2]))
-    for template in ("coreTemplate", "replicantTemplate"):
+    for template, pool in (("coreTemplate", "emqx-core"), ("replicantTemplate", "emqx")):
         spec = emqx[template]["spec"]
-        assert spec["nodeSelector"] == {"emqx-platform/pool": "emqx"}
+        assert spec["nodeSelector"] == {"emqx-platform/pool": pool}
+        assert spec["tolerations"] == [{"key": "emqx-platform/dedicated", "operator": "Equal", "value": pool,
+                                        "effect": "NoSchedule"}]
         names = {s["name"] for s in spec["podSecurityContext"]["sysctls"]}
         assert "net.core.somaxconn" in names
         assert names - safe <= allowed, names - safe - allowed
@@ -180,7 +190,11 @@ def test_prod_emqx_cluster_shape(prod) -> None:
     spec = emqx["spec"]
     assert spec["image"] == "emqx/emqx:5.10.3"
     assert spec["coreTemplate"]["spec"]["replicas"] == 3
-    assert spec["replicantTemplate"]["spec"]["replicas"] == 3
+    assert spec["replicantTemplate"]["spec"]["replicas"] == 5
+    # Each pod takes its node less the kubelet's tiered reserve (0.1 core + 2.5% of the cores above 4) and 500m of
+    # daemonsets: cores on 8-vCPU nodes, replicants on 32-vCPU ones.
+    assert spec["coreTemplate"]["spec"]["resources"]["limits"]["cpu"] == "7300m"
+    assert spec["replicantTemplate"]["spec"]["resources"]["limits"]["cpu"] == "30700m"
     assert "volumeClaimTemplates" in spec["coreTemplate"]["spec"]
     assert spec["coreTemplate"]["spec"]["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
     env = {e["name"]: e for e in spec["coreTemplate"]["spec"]["env"]}
@@ -247,8 +261,8 @@ def test_image_and_resource_changes_keep_the_emqx_resource_identity(run_stack) -
     before = run_stack(_config("prod"))
     changed = copy.deepcopy(_config("prod"))
     changed["emqx"]["version"] = "5.10.2"
-    changed["nodePools"]["emqx"]["instanceTypes"] = ["ecs.c7.8xlarge"]
-    changed["emqx"]["replicants"] = 6
+    changed["nodePools"]["emqx"]["instanceTypes"] = ["ecs.c7.16xlarge"]
+    changed["emqx"]["replicants"] = 3
     after = run_stack(changed)
     old, new = before.one(EMQX_TOKEN), after.one(EMQX_TOKEN)
     # Same Pulumi name, same Kubernetes identity: an update, which the operator turns into a blue-green rollout.
@@ -470,10 +484,12 @@ def test_cluster_credentials_come_from_the_stacks_provider(prod) -> None:
 
 def test_emqx_nodes_split_evenly_over_the_zones(run_stack) -> None:
     config = _config("prod")
-    config["emqx"]["replicants"] = 4  # 7 nodes over 3 zones: 3 + 2 + 2, not 3 + 3 + 3
-    pools = sorted((r.inputs["scalingConfig"]["minSize"], r.inputs["scalingConfig"]["maxSize"])
+    config["emqx"]["replicants"] = 4  # 4 replicants over 3 zones: 2 + 1 + 1, not 2 + 2 + 2
+    pools = sorted((next(label["value"] for label in r.inputs["labels"] if label["key"] == "emqx-platform/pool"),
+                    r.inputs["scalingConfig"]["minSize"], r.inputs["scalingConfig"]["maxSize"])
                    for r in run_stack(config).by_type("alicloud:cs/nodePool:NodePool") if "scalingConfig" in r.inputs)
-    assert pools == [(2, 4), (2, 4), (3, 6)]
+    # The 3 cores on their own pools, one per zone.
+    assert pools == [("emqx", 1, 2), ("emqx", 1, 2), ("emqx", 2, 4)] + [("emqx-core", 1, 2)] * 3
 
 
 def test_terway_pods_get_the_route_out(run_stack) -> None:

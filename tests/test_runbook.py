@@ -390,7 +390,9 @@ def test_node_counts_for_quota_are_the_node_pools_the_program_creates(run_stack:
     assert set(rows) == {"dev", "prod"}
     for name, row in rows.items():
         pools = [engine.unwrap(r.inputs) for r in run_stack(name).by_type("alicloud:cs/nodePool:NodePool")]
-        emqx = [p for p in pools if p["nodePoolName"].startswith(f"emqx-{name}-emqx-")]
+        # The EMQX pools, and beside replicants the cores' own pools (emqx-<stack>-emqx-core-<zone>).
+        core = [p for p in pools if p["nodePoolName"].startswith(f"emqx-{name}-emqx-core-")]
+        emqx = [p for p in pools if p["nodePoolName"].startswith(f"emqx-{name}-emqx-") and p not in core]
         system = [p for p in pools if p["nodePoolName"] == f"emqx-{name}-system"]
         assert len(system) == 1 and emqx
 
@@ -398,15 +400,23 @@ def test_node_counts_for_quota_are_the_node_pools_the_program_creates(run_stack:
             scaling = pool.get("scalingConfig")
             return int(scaling[bound]) if scaling else int(pool["desiredSize"])
 
-        emqx_type, system_type = emqx[0]["instanceTypes"][0], system[0]["instanceTypes"][0]
-        rest, peak = sum(size(p, "minSize") for p in emqx), sum(size(p, "maxSize") for p in emqx)
-        system_nodes = size(system[0], "minSize")
-        vcpu = {t: sizing.INSTANCE_SHAPES[t].vcpu for t in (emqx_type, system_type)}
+        def nodes(group: list[Mapping[str, Any]]) -> tuple[str, int, int, int]:
+            kind = group[0]["instanceTypes"][0]
+            rest, peak = sum(size(p, "minSize") for p in group), sum(size(p, "maxSize") for p in group)
+            return f"{rest} / {peak} x {kind}", rest, peak, sizing.INSTANCE_SHAPES[kind].vcpu
+
+        emqx_cell, rest, peak, vcpu = nodes(emqx)
+        at_rest, at_peak = rest * vcpu, peak * vcpu
+        if core:
+            core_cell, core_rest, core_peak, core_vcpu = nodes(core)
+            emqx_cell = f"{emqx_cell} (replicants) + {core_cell} (cores)"
+            at_rest, at_peak = at_rest + core_rest * core_vcpu, at_peak + core_peak * core_vcpu
+        system_type = system[0]["instanceTypes"][0]
+        system_vcpu = size(system[0], "minSize") * sizing.INSTANCE_SHAPES[system_type].vcpu
         assert row == [
-            f"{rest} / {peak} x {emqx_type}",
-            f"{system_nodes} x {system_type}",
-            f"{rest * vcpu[emqx_type] + system_nodes * vcpu[system_type]} / "
-            f"{peak * vcpu[emqx_type] + system_nodes * vcpu[system_type]}",
+            emqx_cell,
+            f"{size(system[0], 'minSize')} x {system_type}",
+            f"{at_rest + system_vcpu} / {at_peak + system_vcpu}",
         ]
 
 

@@ -335,8 +335,12 @@ def test_production_needs_room_for_blue_green_rollouts() -> None:
     msg = one_about(problems(with_changes(ENTERPRISE, nodePools__emqx__rolloutSurge=0)), "nodePools.emqx.rolloutSurge")
     assert "blue-green" in msg
     s = ok(ENTERPRISE)
-    # The operator runs the new cores and replicants beside the old ones before it removes any.
-    assert s.emqx_pool is not None and (s.emqx_pool.count, s.emqx_pool.rollout_surge) == (6, 6)
+    # The operator runs the new cores and replicants beside the old ones before it removes any; beside replicants
+    # the cores have their own pool (README, Sizing model), each pool with room for its own role.
+    assert s.emqx_pool is not None and (s.emqx_pool.count, s.emqx_pool.rollout_surge) == (3, 3)
+    assert s.core_pool is not None and (s.core_pool.count, s.core_pool.rollout_surge) == (3, 3)
+    fixed = ok(with_changes(ENTERPRISE, production=False, nodePools__emqx__rolloutSurge=0))
+    assert fixed.core_pool is not None and fixed.core_pool.rollout_surge == 0
 
 
 def test_contradicting_tuning_overrides_are_config_errors_not_tracebacks() -> None:
@@ -408,5 +412,5 @@ def test_alibaba_stacks_keep_within_the_clbs_ten_tags() -> None:
 
 def test_partial_rollout_room_is_refused() -> None:
     msg = one_about(problems(with_changes(ENTERPRISE, nodePools__emqx__rolloutSurge=2)), "nodePools.emqx.rolloutSurge")
-    assert "at least 6" in msg
+    assert "at least 3" in msg  # the 3 replicants: the cores have their own pool
     ok(with_changes(ENTERPRISE, production=False, nodePools__emqx__rolloutSurge=0))

@@ -112,3 +112,53 @@ def test_the_node_shape_is_the_smallest_listed_type() -> None:
     problems = Problems()
     assert node_shape("alicloud", unknown, None, problems) is None
     assert keys(problems.items) == ["nodePools.emqx.instanceTypes[0]"] and "sizing table" in problems.items[0]
+
+
+# --- nodePools.core: the cores' own pool beside replicants --------------------------------------------------------
+
+def _enterprise(**core: Any) -> dict[str, Any]:
+    from tests.test_settings import ENTERPRISE, with_changes
+
+    return with_changes(ENTERPRISE, **{f"nodePools__core__{k}": v for k, v in core.items()})
+
+
+def test_cores_beside_replicants_get_the_smallest_type_that_holds_them() -> None:
+    from tests.test_settings import ok
+
+    s = ok(_enterprise())
+    plan, core = s.sizing, s.core_pool
+    assert plan.replicants > 0 and core is not None and plan.core_shape is not None
+    # One node per core, as many again for the blue-green rollout; the EMQX pool holds only the replicants.
+    assert (core.count, core.rollout_surge) == (plan.cores, plan.cores)
+    assert s.emqx_pool is not None and s.emqx_pool.count == plan.replicants
+    (chosen,) = core.instance_types
+    demand = sizing.core_demand(s.emqx.capacity, plan)
+    shapes = POOL_RULES["alicloud"].catalogue
+    assert sizing.core_shape_problem(sizing.NodeShape(shapes[chosen].vcpu, shapes[chosen].memory_gib), demand,
+                                     s.emqx.headroom) is None
+    # Nothing with fewer vCPU holds them.
+    for t in shapes.values():
+        if t.vcpu < shapes[chosen].vcpu:
+            assert sizing.core_shape_problem(sizing.NodeShape(t.vcpu, t.memory_gib), demand, s.emqx.headroom)
+    # The plan pays for the cores' own nodes, not client-sized ones.
+    assert plan.planned_vcpu == plan.cores * shapes[chosen].vcpu + plan.replicants * 64
+
+
+def test_a_pinned_core_type_is_used_or_refused_when_too_small() -> None:
+    from tests.test_settings import ok, one_about, problems
+
+    s = ok(_enterprise(instanceTypes=["ecs.g7.4xlarge"]))
+    assert s.core_pool is not None and s.core_pool.instance_types == ("ecs.g7.4xlarge",)
+    assert s.sizing.core_shape == sizing.NodeShape(16, 64)
+    msg = one_about(problems(_enterprise(instanceTypes=["ecs.c7.large"])), "nodePools.core.instanceTypes")
+    assert "ecs.c7.large" in msg and "remove it to let the planner choose" in msg
+    assert "is not an ECS instance type" in one_about(problems(_enterprise(instanceTypes=["m5.large"])),
+                                                      "nodePools.core.instanceTypes[0]")
+
+
+def test_all_core_clusters_keep_a_single_pool() -> None:
+    from tests.test_settings import ok
+
+    s = ok({**ALICLOUD, "nodePools": {"core": {"instanceTypes": ["ecs.c7.xlarge"]}}})
+    assert s.sizing.replicants == 0 and s.core_pool is None and s.sizing.core_shape is None
+    assert any(n.startswith("nodePools.core.instanceTypes is unused") for n in s.sizing.notes)

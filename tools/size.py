@@ -1,11 +1,11 @@
 """What-if sizing: candidate EMQX fleets for a target, cheapest first, and why the other shapes were rejected.
 
 No credentials, no Pulumi engine: the same planner the stacks use (components/sizing.py fleet_candidates) over the
-catalogue (components/catalogue/alicloud.py). Prices the catalogue does not know show as "unknown" and fleets are
-then ranked by vCPU, then memory.
+catalogue of the cloud (components/catalogue/alicloud.py, aws.py; --cloud). Prices the catalogue does not know show
+as "unknown" and fleets are then ranked by vCPU, then memory.
 
 Usage: python tools/size.py [--connections N] [--message-rate N] [--payload BYTES] [--qos 0|1|2] [--fanout F]
-                            [--tls-share S] [--headroom H] [--production] [--zones N] [--cloud alicloud]
+                            [--tls-share S] [--headroom H] [--production] [--zones N] [--cloud alicloud|aws]
                             [--region cn-hangzhou] [--top N] [--plot FILE.png]
 `make size ARGS="--connections 1000000 --message-rate 500000 --production"`
 """
@@ -20,8 +20,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from collections.abc import Mapping
+
 from components import sizing
-from components.catalogue import alicloud
+from components.catalogue import alicloud, aws
+from components.catalogue.model import InstanceType
+
+# cloud -> (catalogue, currency, the region its prices are for (None: none read))
+CLOUDS: dict[str, tuple[Mapping[str, InstanceType], str, str | None]] = {
+    "alicloud": (alicloud.INSTANCE_TYPES, alicloud.CURRENCY, alicloud.REGION),
+    "aws": (aws.INSTANCE_TYPES, aws.CURRENCY, aws.REGION),
+}
+
+
+def _catalogue(args: argparse.Namespace) -> Mapping[str, InstanceType]:
+    return CLOUDS[args.cloud][0]
 
 
 def _target(args: argparse.Namespace, connections: int | None = None) -> sizing.CapacityTarget:
@@ -55,16 +68,17 @@ def _money(value: float | None, currency: str | None) -> str:
 
 def report(args: argparse.Namespace) -> int:
     target = _target(args)
-    chosen, rejected = sizing.fleet_candidates(target, _options(args))
+    chosen, rejected = sizing.fleet_candidates(target, _options(args), _catalogue(args))
+    region = args.region or CLOUDS[args.cloud][2] or "no region priced"
     print(f"target: {target.connections:,} connections, {target.message_rate:,} msg/s in, fanout {target.fanout:g}, "
           f"QoS{target.qos}, {target.payload_bytes} B, TLS share {target.tls_share:.0%}, headroom {args.headroom:.0%}"
-          f"{', production (survives a node loss)' if args.production else ''}; {args.cloud} {args.region}")
-    print(f"{'fleet':<32} {'vCPU':>6} {'GiB':>7} {'monthly':>14} {'CPU':>5} {'mem':>5} {'after loss':>10}")
+          f"{', production (survives a node loss)' if args.production else ''}; {args.cloud} {region}")
+    print(f"{'fleet':<64} {'vCPU':>6} {'GiB':>7} {'monthly':>14} {'CPU':>5} {'mem':>5} {'after loss':>10}")
     for c in chosen[: args.top]:
         p = c.plan
-        fleet = f"{p.cores}c+{p.replicants}r x {c.instance_type}"
         loss = _after_loss(target, p)
-        print(f"{fleet:<32} {p.planned_vcpu:>6} {p.planned_memory_gib:>7g} {_money(c.monthly_cost, c.currency):>14} "
+        print(f"{c.describe():<64} {p.planned_vcpu:>6} {p.planned_memory_gib:>7g} "
+              f"{_money(c.monthly_cost, c.currency):>14} "
               f"{p.cpu_utilisation:>5.0%} {p.memory_utilisation:>5.0%} "
               f"{'n/a' if math.isinf(loss) else f'{loss:.0%}':>10}")
     if len(chosen) > args.top:
@@ -90,13 +104,14 @@ def plot(args: argparse.Namespace, path: Path) -> None:
     plt = importlib.import_module("matplotlib.pyplot")
 
     points = [int(10 ** (5 + i * 3 / 24)) for i in range(25)]
-    priced = any(t.price_per_hour is not None for t in alicloud.INSTANCE_TYPES.values())
+    catalogue, currency, _region = CLOUDS[args.cloud]
+    priced = any(t.price_per_hour is not None for t in catalogue.values())
     fig, ax = plt.subplots(figsize=(9, 5))
-    for family in alicloud.FAMILIES:
+    for family in dict.fromkeys(t.family for t in catalogue.values()):
         xs, ys = [], []
         for conn in points:
             best = sizing.choose_fleet(_target(args, conn), sizing.FleetOptions(
-                **{**_options(args).__dict__, "families": (family,)}))
+                **{**_options(args).__dict__, "families": (family,)}), catalogue)
             if best is not None:
                 xs.append(conn)
                 ys.append(best.monthly_cost if priced and best.monthly_cost is not None else best.plan.planned_vcpu)
@@ -104,7 +119,7 @@ def plot(args: argparse.Namespace, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("connections (message rate scaled with them)")
-    ax.set_ylabel(f"monthly list cost ({alicloud.CURRENCY})" if priced else "EMQX vCPU (prices unknown)")
+    ax.set_ylabel(f"monthly list cost ({currency})" if priced else "EMQX vCPU (prices unknown)")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -137,8 +152,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--headroom", type=_bounded(float, 0.0, 0.9), default=0.3)
     p.add_argument("--production", action="store_true")
     p.add_argument("--zones", type=_bounded(int, 1, 4), default=3)
-    p.add_argument("--cloud", choices=("alicloud",), default="alicloud")
-    p.add_argument("--region", choices=(alicloud.REGION,), default=alicloud.REGION)
+    p.add_argument("--cloud", choices=tuple(CLOUDS), default="alicloud")
+    p.add_argument("--region", choices=tuple({r for _c, _cur, r in CLOUDS.values() if r}),
+                   help="the region the catalogue's prices are for (default: the cloud's)")
     p.add_argument("--top", type=_bounded(int, 1, 1000), default=10)
     p.add_argument("--plot", help="write cost against connections to this PNG (needs matplotlib)")
     return p

@@ -66,6 +66,7 @@ class AckCluster(pulumi.ComponentResource):
         protect: bool,
         cloud_provider: pulumi.ProviderResource | None = None,
         after: Sequence[pulumi.Resource] = (),
+        core_pool: NodePoolSettings | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("emqx-platform:alicloud:AckCluster", name, None, opts)
@@ -117,15 +118,21 @@ class AckCluster(pulumi.ComponentResource):
         # One EMQX pool per zone: the autoscaler can only add a node in the zone a Pending pod needs (cores spread
         # over zones, core volumes are zonal disks) when each pool lives in one zone.
         # Nodes and rollout room split as evenly as they go; the autoscaler adds the rest where pods need it.
-        surge = emqx_pool.rollout_surge or 0
-        for i, (zone, vswitch_id) in enumerate(zip(zones, node_vswitch_ids, strict=True)):
-            at_rest, room = _share(emqx_pool.count, len(zones), i), _share(surge, len(zones), i)
-            if at_rest + room == 0:
-                continue
-            zonal = replace(emqx_pool, name=f"{emqx_pool.name}-{zone}", count=at_rest, rollout_surge=room)
-            self.node_pools.append(self._pool(name, cluster, zonal, [vswitch_id], security_group_id, tagged,
-                                              taints=((EMQX_TAINT_KEY, "emqx", "NoSchedule"),), tuning=pre_user_data,
-                                              sysctls=allowed_unsafe_sysctls, label=emqx_pool.name))
+        # The cores' own pool beside replicants (nodePools.core) is zonal for the same reason, and even more so: a
+        # core's data disk can only follow it to a node of its own zone. Tuned like the EMQX pool: the core pods
+        # carry the same sysctls and open-file limit.
+        surge = 0
+        for pool in (emqx_pool, *([core_pool] if core_pool is not None else [])):
+            surge += pool.rollout_surge or 0
+            for i, (zone, vswitch_id) in enumerate(zip(zones, node_vswitch_ids, strict=True)):
+                at_rest, room = _share(pool.count, len(zones), i), _share(pool.rollout_surge or 0, len(zones), i)
+                if at_rest + room == 0:
+                    continue
+                zonal = replace(pool, name=f"{pool.name}-{zone}", count=at_rest, rollout_surge=room)
+                self.node_pools.append(self._pool(name, cluster, zonal, [vswitch_id], security_group_id, tagged,
+                                                  taints=((EMQX_TAINT_KEY, pool.name, "NoSchedule"),),
+                                                  tuning=pre_user_data, sysctls=allowed_unsafe_sysctls,
+                                                  label=pool.name))
         if loadgen_pool is not None and loadgen_pool.enabled and loadgen_pool.count:
             # Load generators open many outgoing connections: same kernel tuning, own taint.
             self.node_pools.append(self._pool(name, cluster, loadgen_pool, node_vswitch_ids, security_group_id,
@@ -159,8 +166,8 @@ class AckCluster(pulumi.ComponentResource):
         # or every Kubernetes resource would show as a replacement.
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, cluster_identifier=cluster.id,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_pools))
-        tuned_pools = [emqx_pool.name] + ([loadgen_pool.name] if loadgen_pool is not None and loadgen_pool.enabled
-                                          and loadgen_pool.count else [])
+        tuned_pools = [emqx_pool.name, *([core_pool.name] if core_pool is not None else [])] + (
+            [loadgen_pool.name] if loadgen_pool is not None and loadgen_pool.enabled and loadgen_pool.count else [])
         manifest = node_reconciler_manifest(tuning_script, conntrack_keeper, reconciler_image, tuned_pools)
         self.reconciler = k8s.apps.v1.DaemonSet(
             f"{name}-node-tuning", metadata=manifest["metadata"], spec=manifest["spec"],

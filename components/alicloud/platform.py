@@ -76,6 +76,7 @@ class AlicloudPlatform(pulumi.ComponentResource):
             # Nodes pull images and run ACK's setup as they boot: the NAT route must be there first.
             cloud_provider=self.provider,
             after=network.egress,
+            core_pool=settings.core_pool,
             opts=child,
         )
         lb: ClassicLoadBalancer | NetworkLoadBalancer
@@ -91,6 +92,11 @@ class AlicloudPlatform(pulumi.ComponentResource):
                                      plugin=settings.network.plugin, tags=tags, opts=child)
         emqx_selector, emqx_tolerations = pool_placement("emqx", dedicated=True)
         system_selector, _ = pool_placement("system", dedicated=False)
+        core_placement = None
+        if settings.core_pool is not None:
+            core_selector, core_tolerations = pool_placement(settings.core_pool.name, dedicated=True)
+            core_placement = Placement(node_selector=core_selector, tolerations=core_tolerations,
+                                       zone_count=len(settings.cloud.zones))
         # Local: only nodes running EMQX become backends, and clients' source addresses reach EMQX.
         # An NLB is served by the CCM's NLB controller only for Services of its class (immutable on a Service).
         service = ServiceBinding(type="LoadBalancer", node_ports=NODE_PORTS, external_traffic_policy="Local",
@@ -100,6 +106,7 @@ class AlicloudPlatform(pulumi.ComponentResource):
             emqx_placement=Placement(node_selector=emqx_selector, tolerations=emqx_tolerations,
                                      zone_count=len(settings.cloud.zones)),
             system_placement=Placement(node_selector=system_selector, zone_count=len(settings.cloud.zones)),
+            core_placement=core_placement,
             storage_class=settings.emqx.storage_class or DEFAULT_STORAGE_CLASS,
             listeners=service,
             dashboard=service,

@@ -93,11 +93,13 @@ class EksNodeGroups(pulumi.ComponentResource):
         for spec in groups:
             lt = self._launch_template(spec)
             self.launch_templates[spec.role] = lt
-            if spec.role == "emqx":
+            if spec.role in ("emqx", "emqx-core"):
+                # The cores' groups are zonal for the same reason: a core's EBS volume stays in its zone.
                 for zone, scaling in spec.zonal_scaling(zones):
                     subnet = subnet_ids[list(zones).index(zone)]
                     group = self._group(spec, lt, f"{spec.role}-{zone}", [subnet], scaling)
-                    self.emqx_node_groups[zone] = group
+                    if spec.role == "emqx":
+                        self.emqx_node_groups[zone] = group
                     self.node_groups.append(group)
             else:
                 scaling = spec.scaling[0]
@@ -168,5 +170,5 @@ class EksNodeGroups(pulumi.ComponentResource):
 def role_placement(role: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
     """The label and taints every node of a role's groups carries (Alibaba: AckCluster's pools)."""
     labels = {POOL_LABEL: role}
-    taints = [(EMQX_TAINT_KEY, role, "NO_SCHEDULE")] if role in ("emqx", "loadgen") else []
+    taints = [(EMQX_TAINT_KEY, role, "NO_SCHEDULE")] if role in ("emqx", "emqx-core", "loadgen") else []
     return labels, taints

@@ -23,7 +23,7 @@ from components.aws.node_groups import EksNodeGroups
 from components.aws.spec import AwsNetworkSpec, EksClusterSpec, NodeGroupSpec, Scaling, zonal_scaling
 from components.aws.storage import STORAGE_CLASS, EbsStorage, EbsStorageSpec
 from components.platform import Companion, Platform
-from components.pools import pool_placement
+from components.pools import EMQX_CORE_POOL, pool_placement
 from components.render.emqx import Placement, ServiceBinding
 from components.render.target_group_binding import emqx_target_group_bindings
 from components.settings import NodePoolSettings, Settings
@@ -64,6 +64,14 @@ def node_group_specs(settings: Settings, user_data: str) -> list[NodeGroupSpec]:
                       scaling=zonal_scaling(emqx.count, emqx.rollout_surge or 0, len(settings.cloud.zones)),
                       disk_gib=emqx.disk_gib, user_data=user_data),
     ]
+    core = settings.core_pool
+    if core is not None:
+        # The cores' own zonal groups beside replicants (nodePools.core), tuned like the EMQX groups: core pods carry
+        # the same sysctls and open-file limit.
+        zones = len(settings.cloud.zones)
+        specs.append(NodeGroupSpec(role="emqx-core", instance_types=core.instance_types,
+                                   scaling=zonal_scaling(core.count, core.rollout_surge or 0, zones),
+                                   disk_gib=core.disk_gib, user_data=user_data))
     if loadgen is not None and loadgen.enabled and loadgen.count:
         # Load generators open many outgoing connections: the same kernel profile (source ports, conntrack, open
         # files) and the same kubelet allowlist for the generator pods' sysctls, as the ACK loadgen pool.
@@ -74,7 +82,7 @@ def node_group_specs(settings: Settings, user_data: str) -> list[NodeGroupSpec]:
 
 def has_rollout_room(settings: Settings) -> bool:
     return any(pool is not None and pool.enabled and (pool.rollout_surge or 0) > 0
-               for pool in (settings.system_pool, settings.emqx_pool, settings.loadgen_pool))
+               for pool in (settings.system_pool, settings.emqx_pool, settings.loadgen_pool, settings.core_pool))
 
 
 TGB_IMMUTABLE_FIELDS = ("spec.targetGroupARN", "spec.targetType", "spec.ipAddressType", "spec.vpcID")
@@ -149,6 +157,7 @@ class AwsPlatform(pulumi.ComponentResource):
 
         emqx_selector, emqx_tolerations = pool_placement("emqx", dedicated=True)
         system_selector, _ = pool_placement("system", dedicated=False)
+        core_selector, core_tolerations = pool_placement(EMQX_CORE_POOL, dedicated=True)
 
         lb = AwsLoadBalancer(
             name,
@@ -205,6 +214,8 @@ class AwsPlatform(pulumi.ComponentResource):
             provider=cluster.provider,
             emqx_placement=Placement(node_selector=emqx_selector, tolerations=emqx_tolerations, zone_count=zones),
             system_placement=Placement(node_selector=system_selector, zone_count=zones),
+            core_placement=(Placement(node_selector=core_selector, tolerations=core_tolerations, zone_count=zones)
+                            if settings.core_pool is not None else None),
             storage_class=settings.emqx.storage_class or STORAGE_CLASS,
             listeners=service,
             dashboard=service,

@@ -25,7 +25,8 @@ SUPPORT_TYPES = ("STANDARD", "EXTENDED")
 # aws.eks.NodeGroup taint effects (NodeGroupTaintArgs): the EKS API spells Kubernetes' effects this way.
 TAINT_EFFECTS = ("NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE")
 
-Role = Literal["emqx", "system", "loadgen"]
+# emqx-core: the cores' own zonal groups beside replicants (nodePools.core).
+Role = Literal["emqx", "emqx-core", "system", "loadgen"]
 
 
 def _cidr(value: str, what: str) -> IPv4Network:
@@ -165,7 +166,7 @@ class NodeGroupSpec:
             raise ValueError(f"{self.role}.instance_types: {list(self.instance_types)} need {sorted(derived)}; one "
                              f"AMI type{' (' + self.ami_type + ')' if self.ami_type else ''} serves a node group")
         object.__setattr__(self, "ami_type", derived.pop())
-        if self.role != "emqx" and len(self.scaling) != 1:
+        if self.role not in ("emqx", "emqx-core") and len(self.scaling) != 1:
             raise ValueError(f"{self.role}.scaling: one entry for a group that spans the zones")
         if not any(self.scaling):
             raise ValueError(f"{self.role}.scaling: no zone has a node")

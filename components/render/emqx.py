@@ -113,6 +113,11 @@ class EmqxSpecInputs:
     labels: Mapping[str, str] = field(default_factory=dict)
     # MQTT client authentication and authorization (components/render/auth.py); None renders none of it.
     auth: AuthInputs | None = None
+    # Cores beside replicants on their own pool (README, Sizing model): where they run and their pod size. None: the
+    # placement, pod_cpu and pod_memory above, as for every all-core cluster.
+    core_placement: Placement | None = None
+    core_pod_cpu: str | None = None
+    core_pod_memory: str | None = None
 
 
 def max_ports(max_connections_per_node: int) -> int:
@@ -215,7 +220,10 @@ def _pod_labels(inputs: EmqxSpecInputs, role: str) -> dict[str, str]:
 
 
 def _scheduling(inputs: EmqxSpecInputs, role: str) -> dict[str, Any]:
-    """One EMQX pod per node (each is sized to its node) and pods of a role spread evenly over the zones."""
+    """One EMQX pod per node (each is sized to its node) and pods of a role spread evenly over the zones; cores on
+    their own pool when the platform gives them one."""
+    placement = (inputs.core_placement if role == "core" and inputs.core_placement is not None
+                 else inputs.placement)
     instance = {"apps.emqx.io/instance": inputs.name}
     out: dict[str, Any] = {
         "affinity": {
@@ -226,7 +234,7 @@ def _scheduling(inputs: EmqxSpecInputs, role: str) -> dict[str, Any]:
             }
         },
     }
-    if inputs.placement.zone_count > 1:
+    if placement.zone_count > 1:
         out["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
@@ -237,15 +245,21 @@ def _scheduling(inputs: EmqxSpecInputs, role: str) -> dict[str, Any]:
                 "labelSelector": {"matchLabels": {**instance, "apps.emqx.io/db-role": role}},
             }
         ]
-    if inputs.placement.node_selector:
-        out["nodeSelector"] = dict(inputs.placement.node_selector)
-    if inputs.placement.tolerations:
-        out["tolerations"] = [dict(t) for t in inputs.placement.tolerations]
+    if placement.node_selector:
+        out["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        out["tolerations"] = [dict(t) for t in placement.tolerations]
     return out
 
 
+def _resources(inputs: EmqxSpecInputs, role: str) -> dict[str, str]:
+    if role == "core" and inputs.core_pod_cpu and inputs.core_pod_memory:
+        return {"cpu": inputs.core_pod_cpu, "memory": inputs.core_pod_memory}
+    return {"cpu": inputs.pod_cpu, "memory": inputs.pod_memory}
+
+
 def _template(inputs: EmqxSpecInputs, role: str, replicas: int) -> dict[str, Any]:
-    resources = {"cpu": inputs.pod_cpu, "memory": inputs.pod_memory}
+    resources = _resources(inputs, role)
     spec: dict[str, Any] = {
         "replicas": replicas,
         # Requests equal limits: the Guaranteed QoS class keeps the kubelet from evicting a broker under pressure.

@@ -31,7 +31,7 @@ from components.settings.auth import (
     X509Settings,
     mqtt_users_problems,
 )
-from components.settings.aws import AwsSettings, admin_partition_problems, parse_aws_keys
+from components.settings.aws import AwsSettings, admin_partition_problems, nlb_rule_problems, parse_aws_keys
 from components.settings.charts import ChartSettings, charts_target_problems, parse_charts
 from components.settings.cloud import CloudSettings, parse_cloud, provider_region_problems
 from components.settings.cluster import (
@@ -201,6 +201,8 @@ class Settings:
     # Secret top-level keys tlsCertificate, tlsPrivateKey (mode vm): the PEM chain and key EMQX serves on 8883/8084.
     tls_certificate: pulumi.Output[str] | None = None
     tls_private_key: pulumi.Output[str] | None = None
+    # The cores' own pool beside replicants (nodePools.core; sized and typed by the planner), else None.
+    core_pool: NodePoolSettings | None = None
 
     @property
     def has_license(self) -> bool:
@@ -276,6 +278,8 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                      values, problems)
     load_balancer_capacity_problems(load_balancer, emqx, derived.plan, cloud, target, problems)
     client_reach_problems(load_balancer, network_fields, problems)
+    if target == "aws":
+        nlb_rule_problems(load_balancer.served_ports, network_fields, problems)
     drop_what_skipped_keys_caused(top)
     plan, profile, pools = derived.plan, derived.profile, derived.pools or pools
     if (problems or emqx is None or plan is None or profile is None or target is None
@@ -289,4 +293,5 @@ def parse(values: Mapping[str, Any], *, stack: str, secret_keys: set[str] | froz
                     mqtt_users=secret(values, "mqttUsers"),
                     warnings=(*version_warnings(cluster, target), *placeholder_warnings(derived.vm)),
                     aws=derived.aws, mode=mode or "kubernetes", vm=derived.vm,
-                    tls_certificate=secret(values, "tlsCertificate"), tls_private_key=secret(values, "tlsPrivateKey"))
+                    tls_certificate=secret(values, "tlsCertificate"), tls_private_key=secret(values, "tlsPrivateKey"),
+                    core_pool=pools.core)

@@ -20,9 +20,11 @@ from components.settings.load_test import LoadTestRun
 from components.settings.network import NetworkSettings, plan_aws_network, plan_network_settings
 from components.settings.node_pools import (
     NodePools,
+    NodePoolSettings,
     emqx_pool_problems,
     load_test_pool,
     node_shape,
+    planned_core_pool,
     planned_emqx_pool,
 )
 from components.settings.node_tuning import TuningOverrides, build_tuning_profile
@@ -78,11 +80,18 @@ def derive(s: Sections, values: Mapping[str, Any], problems: Problems) -> Derive
         return Derived(pools=s.pools)
     plan: sizing.SizingPlan | None = None
     profile: tuning.TuningProfile | None = None
-    emqx_pool, fleet_notes = s.pools.emqx, []
+    core_pool: NodePoolSettings | None = None
+    emqx_pool, fleet_notes, fleet = s.pools.emqx, [], None
+    pinned_core = s.pools.core.instance_types[0] if s.pools.core is not None and s.pools.core.instance_types else None
     if target in ("alicloud", "aws") and emqx_pool is not None and s.cloud is not None:
         # The planner's catalogue is the target's (node_pools.POOL_RULES).
-        emqx_pool, fleet_notes = planned_emqx_pool(values, emqx, emqx_pool, s.cloud, s.load_balancer, production,
-                                                   target)
+        emqx_pool, fleet_notes, fleet = planned_emqx_pool(values, emqx, emqx_pool, s.cloud, s.load_balancer,
+                                                          production, target, pinned_core)
+    cores, replicants = emqx.requested_cores, emqx.requested_replicants
+    if fleet is not None and cores is None and replicants is None:
+        # Plan exactly the planner's fleet (it spreads client nodes over every zone; cores beside replicants get
+        # their own pool below).
+        cores, replicants = fleet.plan.cores, fleet.plan.replicants
     shape = node_shape(target, emqx_pool, s.existing, problems)
     # How this stack gets larger nodes, named by its setting, for the fixes the sizing suggests.
     larger_shape = ("larger nodes (existing.nodeShape, with nodes to match)" if target == "existing"
@@ -91,8 +100,8 @@ def derive(s: Sections, values: Mapping[str, Any], problems: Problems) -> Derive
         plan, sizing_problems = sizing.plan_capacity(
             emqx.capacity,
             shape,
-            cores=emqx.requested_cores,
-            replicants=emqx.requested_replicants,
+            cores=cores,
+            replicants=replicants,
             replicants_allowed=emqx.release.replicants_allowed,
             headroom=emqx.headroom,
             min_client_nodes=2 if production else 1,
@@ -114,11 +123,21 @@ def derive(s: Sections, values: Mapping[str, Any], problems: Problems) -> Derive
         problems.extend(topology_problems(plan, emqx.release, production, "licenseKey" in values))
         if fleet_notes:
             plan = replace(plan, notes=plan.notes + tuple(fleet_notes))
+        if plan.replicants and target in ("alicloud", "aws") and s.pools.core is not None and emqx_pool is not None:
+            # Cores beside replicants take no clients: their own, smaller pool (README, Sizing model).
+            core_pool, plan = planned_core_pool(s.pools.core, plan, emqx, target, emqx_pool, problems)
+        elif s.pools.core is not None and s.pools.core.instance_types:
+            plan = replace(plan, notes=(*plan.notes, "nodePools.core.instanceTypes is unused: an all-core cluster "
+                                        "runs its cores on the EMQX pool (they take the clients)"))
         emqx_pool = emqx_pool_problems(emqx_pool, plan, production, problems)
         profile = build_tuning_profile(s.tuning, plan, s.cluster, problems)
     loadgen_pool = load_test_pool(s.load_test, profile, s.pools.loadgen, problems, s.existing, target)
-    pools = NodePools(system=s.pools.system, emqx=emqx_pool, loadgen=loadgen_pool)
-    all_pools = (pools.system, pools.emqx, pools.loadgen)
+    pools = NodePools(system=s.pools.system, emqx=emqx_pool, loadgen=loadgen_pool, core=core_pool)
+    # The address plan counts the core pool's nodes (and rollout room) with the EMQX pool's.
+    emqx_nodes = emqx_pool if emqx_pool is None or core_pool is None else replace(
+        emqx_pool, count=emqx_pool.count + core_pool.count,
+        rollout_surge=(emqx_pool.rollout_surge or 0) + (core_pool.rollout_surge or 0))
+    all_pools = (pools.system, emqx_nodes, pools.loadgen)
     aws: AwsSettings | None = None
     if plan is None:
         network = None

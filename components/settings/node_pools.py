@@ -1,4 +1,5 @@
-"""nodePools: the system, EMQX and load-generator pools, per target; the EMQX pool's planned type and size."""
+"""nodePools: the system, EMQX, core (beside replicants) and load-generator pools, per target; the EMQX and core
+pools' planned types and sizes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from components.catalogue import alicloud as alicloud_catalogue
 from components.catalogue import aws as aws_catalogue
 from components.catalogue.model import InstanceType
 from components.config_reader import Problems, Section, shown
+from components.pools import EMQX_CORE_POOL
 from components.settings.cloud import CloudSettings
 from components.settings.common import Target
 from components.settings.emqx import EmqxSettings
@@ -97,6 +99,8 @@ class NodePools:
     system: NodePoolSettings | None
     emqx: NodePoolSettings | None
     loadgen: NodePoolSettings | None
+    # The cores' own pool beside replicants (instance_types () = the planner's choice); unused by all-core clusters.
+    core: NodePoolSettings | None = None
 
 
 def parse_pools(section: Section, target: Target | None, load_test: tuple[LoadTestRun, ...]) -> NodePools:
@@ -104,7 +108,68 @@ def parse_pools(section: Section, target: Target | None, load_test: tuple[LoadTe
         system=parse_pool(section.section("system"), "system", target, count=2),
         emqx=parse_pool(section.section("emqx"), "emqx", target, count=None),
         loadgen=parse_pool(section.section("loadgen"), "loadgen", target, count=0, enabled_default=bool(load_test)),
+        core=parse_core_pool(section.section("core"), target),
     )
+
+
+CORE_POOL = EMQX_CORE_POOL
+
+
+def parse_core_pool(section: Section, target: Target | None) -> NodePoolSettings | None:
+    """nodePools.core: the cores' own pool beside replicants. Only its type (pinned; else the planner picks the
+    smallest that holds the cores) and disk are set here; its size is emqx.cores."""
+    rules = POOL_RULES.get(target) if target else None
+    if rules is None:
+        return None
+    types = section.strings("instanceTypes", ())
+    for i, t in enumerate(types):
+        if not re.fullmatch(rules.instance_type, t, re.ASCII):
+            section.problems.add(f"nodePools.core.instanceTypes[{i}]", f"{shown(t)} is not {rules.instance_type_name}",
+                                 f"use a type such as {rules.instance_type_example}, or remove it to let the planner "
+                                 "choose")
+            types = ()
+    if types and rules.pool_problems is not None:
+        section.problems.extend(rules.pool_problems(list(types), "nodePools.core.instanceTypes"))
+    disk = section.integer("diskGiB", 120, minimum=40, maximum=2048)
+    return NodePoolSettings(name=CORE_POOL, enabled=True, instance_types=types, count=0,
+                            disk_category=rules.disk_categories[0], disk_gib=disk or 120)
+
+
+def planned_core_pool(core: NodePoolSettings, plan: sizing.SizingPlan, emqx: EmqxSettings, target: Target,
+                      emqx_pool: NodePoolSettings, problems: Problems
+                      ) -> tuple[NodePoolSettings | None, sizing.SizingPlan]:
+    """Beside replicants, the cores' own pool: the pinned type (nodePools.core.instanceTypes, the smallest of them)
+    checked against the cores' work, else the catalogue's smallest that holds it (sizing.smallest_core_type). One
+    node per core, and as many again for the operator's blue-green rollout unless the EMQX pool is fixed
+    (nodePools.emqx.rolloutSurge: 0)."""
+    rules = POOL_RULES[target]
+    shapes = instance_shapes(target)
+    # The replicants' type (the pool's smallest, as node_shape plans for), whose family the cores prefer at a tie.
+    plan_type = min(emqx_pool.instance_types, key=lambda t: (shapes[t].vcpu, t) if t in shapes else (0, t))
+    if core.instance_types:
+        unknown = [t for t in core.instance_types if t not in shapes]
+        if unknown:
+            problems.add("nodePools.core.instanceTypes", f"{', '.join(unknown)}: vCPU and memory unknown",
+                         f"use a listed type ({rules.catalogue_file})")
+            return None, plan
+        core_type = min(core.instance_types, key=lambda t: (shapes[t].vcpu, shapes[t].memory_gib, t))
+        problem = sizing.core_shape_problem(shapes[core_type], sizing.core_demand(emqx.capacity, plan), emqx.headroom)
+        if problem:
+            problems.add("nodePools.core.instanceTypes", f"{core_type}: {problem}",
+                         "use a larger type, or remove it to let the planner choose")
+            return None, plan
+    else:
+        emqx_family = rules.catalogue[plan_type].family if plan_type in rules.catalogue else ""
+        chosen, why = sizing.smallest_core_type(emqx.capacity, plan, emqx.headroom, rules.catalogue, emqx_family)
+        if chosen is None:
+            problems.add("nodePools.core", f"no type of {rules.catalogue_file} holds the cores: {why}",
+                         "set nodePools.core.instanceTypes to a larger type")
+            return None, plan
+        core_type = chosen
+    plan = sizing.with_core_shape(plan, shapes[core_type], emqx.capacity, emqx.headroom)
+    surge = 0 if emqx_pool.rollout_surge == 0 else plan.cores
+    return replace(core, instance_types=core.instance_types or (core_type,), count=plan.cores,
+                   rollout_surge=surge), plan
 
 
 def parse_pool(section: Section, name: str, target: Target | None, *, count: int | None,
@@ -145,9 +210,11 @@ def parse_pool(section: Section, name: str, target: Target | None, *, count: int
 
 def planned_emqx_pool(values: Mapping[str, Any], emqx: EmqxSettings, pool: NodePoolSettings, cloud: CloudSettings,
                        load_balancer: LoadBalancerSettings, production: bool,
-                       target: Target | None = "alicloud") -> tuple[NodePoolSettings, list[str]]:
+                       target: Target | None = "alicloud", core_type: str | None = None
+                       ) -> tuple[NodePoolSettings, list[str], sizing.FleetChoice | None]:
     """The EMQX pool's instance type: the planner's cheapest fleet (components/sizing.py fleet_candidates) unless
-    nodePools.emqx.instanceTypes pins one; a pinned fleet that costs more than the planner's is noted."""
+    nodePools.emqx.instanceTypes pins one; a pinned fleet that costs more than the planner's is noted. Also the
+    fleet chosen (None when pinned or when nothing carries the target). core_type: nodePools.core's pinned type."""
     rules = POOL_RULES[target or "alicloud"]
     catalogue = rules.catalogue
     pools = values.get("nodePools")
@@ -158,24 +225,30 @@ def planned_emqx_pool(values: Mapping[str, Any], emqx: EmqxSettings, pool: NodeP
                                   cores=emqx.requested_cores, replicants=emqx.requested_replicants,
                                   # load_balancer_tier holds Alibaba's CLB/NLB limits; AWS NLB limits are not
                                   # modelled there, so the planner does not check them on aws.
-                                  load_balancer=load_balancer.type if target == "alicloud" else None)
+                                  load_balancer=load_balancer.type if target == "alicloud" else None,
+                                  core_type=core_type)
     chosen = sizing.choose_fleet(emqx.capacity, options, catalogue)
     if not pinned_type:
         if chosen is None:
             # Nothing in the catalogue carries it: the default type's plan reports why, with the counts it needs.
-            return pool, []
+            return pool, [], None
         return replace(pool, instance_types=(chosen.instance_type,)), [
-            f"planner chose {chosen.nodes} x {chosen.instance_type} ({chosen.plan.planned_vcpu} vCPU / "
+            f"planner chose {chosen.describe()} ({chosen.plan.planned_vcpu} vCPU / "
             f"{chosen.plan.planned_memory_gib:g} GiB), the cheapest fleet of the catalogue that carries the target "
-            "(pin one with nodePools.emqx.instanceTypes)"]
-    best = sizing.choose_fleet(emqx.capacity, replace(options, cores=None, replicants=None), catalogue)
+            "(pin one with nodePools.emqx.instanceTypes)"], chosen
+    best = sizing.choose_fleet(emqx.capacity, replace(options, cores=None, replicants=None, core_type=None), catalogue)
     shapes = instance_shapes(target)
     smallest = min(pool.instance_types, key=lambda t: (shapes[t].vcpu, t) if t in shapes else (0, t))
     pinned = sizing.fleet_candidates(emqx.capacity, options, {
-        t: c for t, c in catalogue.items() if t == smallest})[0]
+        t: c for t, c in catalogue.items() if t == smallest}, core_catalogue=catalogue)[0]
     note = (sizing.pinned_cost_note(pinned[0], best, catalogue_file=rules.catalogue_file)
             if pinned and best else None)
-    return pool, [note] if note else []
+    return pool, [note] if note else [], None
+
+
+def emqx_pool_nodes(plan: sizing.SizingPlan) -> int:
+    """EMQX pods on the EMQX pool: the replicants once the cores have their own pool (plan.core_shape), else all."""
+    return plan.replicants if plan.core_shape is not None else plan.cores + plan.replicants
 
 
 def emqx_pool_room(pool: NodePoolSettings, plan: sizing.SizingPlan) -> NodePoolSettings:
@@ -184,8 +257,9 @@ def emqx_pool_room(pool: NodePoolSettings, plan: sizing.SizingPlan) -> NodePoolS
     The operator (2.2) starts the new cores, then the new replicants while the old cores still run, and removes
     the old sets only once the new replicants are ready: at the peak both whole clusters run side by side.
     """
-    count = pool.count or plan.cores + plan.replicants
-    surge = plan.cores + plan.replicants if pool.rollout_surge is None else pool.rollout_surge
+    nodes = emqx_pool_nodes(plan)
+    count = pool.count or nodes
+    surge = nodes if pool.rollout_surge is None else pool.rollout_surge
     return replace(pool, count=count, rollout_surge=surge)
 
 
@@ -194,7 +268,7 @@ def emqx_pool_problems(emqx_pool: NodePoolSettings | None, plan: sizing.SizingPl
     """The EMQX pool sized for the plan, with its rollout room and pinned count checked."""
     if emqx_pool is not None:
         emqx_pool = emqx_pool_room(emqx_pool, plan)
-        peak = plan.cores + plan.replicants
+        peak = emqx_pool_nodes(plan)
         surge = emqx_pool.rollout_surge or 0
         if production and surge == 0:
             problems.add("nodePools.emqx.rolloutSurge", "0 leaves no node for the operator's blue-green "
@@ -204,12 +278,13 @@ def emqx_pool_problems(emqx_pool: NodePoolSettings | None, plan: sizing.SizingPl
             problems.add("nodePools.emqx.rolloutSurge", f"{surge} nodes cannot hold the new cluster the "
                          f"operator starts beside the old one ({peak} pods, one per node), so a rollout "
                          "would hang", f"use at least {peak}, or 0 for a fixed pool you scale by hand")
-    if emqx_pool is not None and emqx_pool.count and emqx_pool.count < plan.cores + plan.replicants:
+    if emqx_pool is not None and emqx_pool.count and emqx_pool.count < emqx_pool_nodes(plan):
+        held = (f"{plan.replicants} replicant(s) (the cores have their own pool)" if plan.core_shape is not None
+                else f"{plan.cores} core(s) + {plan.replicants} replicant(s)")
         problems.add(
             "nodePools.emqx.count",
-            f"{emqx_pool.count} nodes cannot hold {plan.cores} core(s) + {plan.replicants} replicant(s), "
-            "one EMQX pod per node",
-            f"use at least {plan.cores + plan.replicants}, or leave it unset to follow the sizing",
+            f"{emqx_pool.count} nodes cannot hold {held}, one EMQX pod per node",
+            f"use at least {emqx_pool_nodes(plan)}, or leave it unset to follow the sizing",
         )
     return emqx_pool
 

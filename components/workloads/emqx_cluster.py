@@ -43,6 +43,10 @@ def spec_inputs(settings: Settings, platform: Platform) -> EmqxSpecInputs:
         pod_memory=plan.pod_memory,
         pod_sysctls=settings.pod_sysctls,
         placement=platform.emqx_placement,
+        # Only a plan with the cores on their own shape uses the platform's core pool.
+        core_placement=platform.core_placement if plan.core_shape is not None else None,
+        core_pod_cpu=plan.core_pod_cpu,
+        core_pod_memory=plan.core_pod_memory,
         listeners=platform.listeners,
         dashboard=platform.dashboard,
         secret_name=f"{emqx.name}-secrets",
