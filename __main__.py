@@ -5,7 +5,6 @@ import pulumi
 from components import settings as settings_module
 from components.alicloud.platform import AlicloudPlatform
 from components.alicloud.vm_cluster import VmCluster
-from components.alicloud.vm_cluster_spec import vm_cost
 from components.aws.platform import AwsPlatform
 from components.catalogue.cost import stack_cost
 from components.existing import ExistingCluster
@@ -109,7 +108,7 @@ if platform is not None:
     pulumi.export("dashboard_password", emqx.dashboard_password)
 
 # Monthly list cost by role, at rest and at the rollout peak ("unknown" where the catalogue has no price).
-cost = vm_cost(settings) if settings.mode == "vm" else stack_cost(settings)
+cost = stack_cost(settings)
 pulumi.log.info(f"cost: {cost_note(cost)}")
 pulumi.export("cost", cost)
 pulumi.export("sizing", {

@@ -114,6 +114,16 @@ def test_one_emqx_node_group_per_zone_each_in_its_zones_private_subnet(stack) ->
     assert system.inputs["scalingConfig"]["minSize"] == config["nodePools"]["system"]["count"]
 
 
+def test_every_node_group_follows_the_clusters_minor(stack) -> None:
+    # Unset, a group keeps the minor it was created with when the control plane is upgraded (aws.eks.NodeGroup
+    # `version`); the stack's minor is in the config, the cluster echoes it back under the mocks.
+    _name, rec, config = stack
+    (cluster,) = rec.by_type("aws:eks/cluster:Cluster")
+    groups = rec.by_type(NODE_GROUP)
+    assert cluster.inputs["version"] == config["cluster"]["kubernetesVersion"]
+    assert groups and {g.inputs.get("version") for g in groups} == {config["cluster"]["kubernetesVersion"]}
+
+
 def test_emqx_groups_hold_every_emqx_node_at_rest(stack) -> None:
     _name, rec, _config = stack
     spec = rec.one(EMQX).inputs["spec"]

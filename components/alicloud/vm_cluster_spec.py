@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components import sizing
 from components.alicloud import vm_address_plan
 from components.alicloud.vm_spec import DiskSpec, SecretNames, VmClusterSpec, VmNodePlan
-from components.catalogue import alicloud as catalogue
 from components.render import vm_node
 from components.render.emqx import LISTENERS
 from components.render.vm_node import AliyunCli, EmqxPackage, OosSecretSource, VmListeners, VmNodeSpec
@@ -118,24 +116,3 @@ def vm_plan(name: str, settings: Settings) -> VmPlan:
         for n in cluster.nodes
     )
     return VmPlan(cluster=cluster, nodes=specs)
-
-
-def vm_cost(settings: Settings) -> dict[str, object]:
-    """Monthly list cost by role, as catalogue/cost.py for Kubernetes: cores, replicants (the client nodes), load
-    balancer and NAT gateway (pay-by-usage: "unknown"). The peak equals the rest: a VM rollout restarts nodes in place,
-    one at a time, and adds none. Disks and traffic are not counted."""
-    vm = settings.vm
-    assert vm is not None
-
-    def price(instance_type: str) -> float | None:
-        entry = catalogue.INSTANCE_TYPES.get(instance_type)
-        return entry.price_per_hour if entry else None
-
-    roles = [sizing.RoleCost("cores", vm.cores.instance_type, vm.cores.count, vm.cores.count,
-                             price(vm.cores.instance_type))]
-    if vm.replicants.count:
-        roles.append(sizing.RoleCost("client_nodes", vm.replicants.instance_type, vm.replicants.count,
-                                     vm.replicants.count, price(vm.replicants.instance_type)))
-    roles.append(sizing.RoleCost("load_balancer", f"{settings.load_balancer.type} (pay-by-LCU)", 1, 1, None))
-    roles.append(sizing.RoleCost("nat", "enhanced NAT gateway", 1, 1, None))
-    return sizing.cost_estimate(roles, catalogue.CURRENCY)

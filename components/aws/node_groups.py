@@ -57,6 +57,7 @@ class EksNodeGroups(pulumi.ComponentResource):
         groups: Sequence[NodeGroupSpec],
         tags: Mapping[str, str],
         partition: str = "aws",
+        kubernetes_version: pulumi.Input[str] | None = None,
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -86,6 +87,7 @@ class EksNodeGroups(pulumi.ComponentResource):
         self.node_security_group_id = sg.id
         self._depends = [*attachments, *after]
         self._cluster_name = cluster_name
+        self._kubernetes_version = kubernetes_version
         self._role_arn = role.arn
         self._security_groups = [cluster_security_group_id, sg.id]
 
@@ -149,6 +151,10 @@ class EksNodeGroups(pulumi.ComponentResource):
             f"{self._name}-{suffix}",
             node_group_name=f"{self._name}-{suffix}",
             cluster_name=self._cluster_name,
+            # The group's minor is set only at creation unless it is given (aws.eks.NodeGroup `version`: "Defaults
+            # to EKS Cluster Kubernetes version"): tied to the cluster's, a minor upgrade of the control plane is
+            # followed by a rolling upgrade of every group (one node at a time, update_config below).
+            version=self._kubernetes_version,
             node_role_arn=self._role_arn,
             subnet_ids=list(subnet_ids),
             ami_type=spec.ami_type,

@@ -138,6 +138,8 @@ class AwsPlatform(pulumi.ComponentResource):
         nodes = EksNodeGroups(
             name,
             cluster_name=cluster.cluster_name,
+            # The cluster's output, not the setting: the groups follow only once the control plane is upgraded.
+            kubernetes_version=cluster.cluster.version,
             cluster_security_group_id=cluster.cluster_security_group_id,
             vpc_id=network.vpc_id,
             zones=network.zones,
