@@ -65,3 +65,12 @@ def test_a_problem_elsewhere_still_lets_the_sizing_run() -> None:
     problems.add("monitoring.labels", "is wrong", "fix it")
     derived = derive(s, {}, problems)
     assert derived.plan is not None and derived.profile is not None
+
+
+def test_the_planners_note_names_its_basis_while_prices_are_unknown() -> None:
+    # No list price could be read (components/catalogue): the note must not call the fewest-vCPU fleet the cheapest.
+    s, problems = sections()
+    derived = derive(s, {}, problems)
+    assert derived.plan is not None
+    (note,) = [n for n in derived.plan.notes if n.startswith("planner chose")]
+    assert "fewest vCPU" in note and "cheapest" not in note

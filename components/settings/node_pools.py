@@ -232,9 +232,12 @@ def planned_emqx_pool(values: Mapping[str, Any], emqx: EmqxSettings, pool: NodeP
         if chosen is None:
             # Nothing in the catalogue carries it: the default type's plan reports why, with the counts it needs.
             return pool, [], None
+        # FleetChoice.rank: the cheapest where list prices are known, else the fewest vCPU standing in for cost.
+        basis = ("the cheapest fleet of the catalogue" if chosen.monthly_cost is not None
+                 else "the fleet of fewest vCPU in the catalogue (list prices unknown)")
         return replace(pool, instance_types=(chosen.instance_type,)), [
             f"planner chose {chosen.describe()} ({chosen.plan.planned_vcpu} vCPU / "
-            f"{chosen.plan.planned_memory_gib:g} GiB), the cheapest fleet of the catalogue that carries the target "
+            f"{chosen.plan.planned_memory_gib:g} GiB), {basis} that carries the target "
             "(pin one with nodePools.emqx.instanceTypes)"], chosen
     best = sizing.choose_fleet(emqx.capacity, replace(options, cores=None, replicants=None, core_type=None), catalogue)
     shapes = instance_shapes(target)
