@@ -23,13 +23,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components import cidr
+
 IPv4Network = ipaddress.IPv4Network
 
-RFC1918: tuple[IPv4Network, ...] = (
-    IPv4Network("172.16.0.0/12"),
-    IPv4Network("10.0.0.0/8"),
-    IPv4Network("192.168.0.0/16"),
-)
+# The RFC 1918 blocks in the order a free range is suggested from: 172.16/12, then 10/8, then 192.168/16.
+RFC1918: tuple[IPv4Network, ...] = (cidr.RFC1918[1], cidr.RFC1918[0], cidr.RFC1918[2])
 VPC_PREFIX_RANGE = (8, 28)
 VSWITCH_PREFIX_RANGE = (16, 29)
 VSWITCH_RESERVED_ADDRESSES = 4
@@ -87,45 +86,6 @@ def pods_per_flannel_block(node_cidr_mask: int) -> int:
 def _largest_prefix_holding(addresses_needed: int, overhead: int) -> int:
     """The longest prefix (smallest block) with at least `addresses_needed` addresses after `overhead`."""
     return 32 - math.ceil(math.log2(addresses_needed + overhead))
-
-
-def _parse(value: object, key: str, what: str, errors: list[str]) -> IPv4Network | None:
-    if not isinstance(value, str) or not value.strip():
-        errors.append(f"{key}: {what} must be an IPv4 CIDR such as 10.0.0.0/16, got {value!r}; set it")
-        return None
-    text = value.strip()
-    try:
-        net = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        errors.append(f"{key}: {text!r} is not an IPv4 CIDR; write it as address/prefix, e.g. 10.0.0.0/16")
-        return None
-    if not isinstance(net, IPv4Network):
-        errors.append(f"{key}: {text} is IPv6; this plan needs an IPv4 CIDR such as 10.0.0.0/16")
-        return None
-    try:
-        ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        errors.append(f"{key}: {text} has host bits set; use the network address {net}")
-        return None
-    return net
-
-
-def _check_private(net: IPv4Network, key: str, what: str, errors: list[str]) -> bool:
-    if any(net.subnet_of(block) for block in RFC1918):
-        return True
-    errors.append(
-        f"{key}: {net} is not inside a private RFC 1918 block; {what} must be within 10.0.0.0/8, "
-        "172.16.0.0/12 or 192.168.0.0/16"
-    )
-    return False
-
-
-def _check_prefix(net: IPv4Network, key: str, what: str, bounds: tuple[int, int], errors: list[str]) -> bool:
-    low, high = bounds
-    if low <= net.prefixlen <= high:
-        return True
-    errors.append(f"{key}: {net} is a /{net.prefixlen}; Alibaba accepts {what} from /{low} to /{high}")
-    return False
 
 
 def _first_free_block(prefixlen: int, avoid: Sequence[IPv4Network]) -> IPv4Network | None:
@@ -310,16 +270,16 @@ def plan_network(
         errors.append(f"{keys.pods_per_node}: {max_pods_per_node} is below 1; allow at least 1 pod per node")
     zones_ok = _check_zones(zones, keys.zones, min_zones, errors)
 
-    vpc = _parse(vpc_cidr, keys.vpc, "the VPC CIDR", errors)
+    vpc = cidr.parse(vpc_cidr, keys.vpc, "the VPC CIDR", errors, canonical=False)
     vpc_ok = vpc is not None
     if vpc is not None:
-        vpc_ok = _check_private(vpc, keys.vpc, "an ACK cluster's VPC", errors) and vpc_ok
-        vpc_ok = _check_prefix(vpc, keys.vpc, "VPC CIDRs", VPC_PREFIX_RANGE, errors) and vpc_ok
+        vpc_ok = cidr.check_private(vpc, keys.vpc, "an ACK cluster's VPC", errors) and vpc_ok
+        vpc_ok = cidr.check_prefix(vpc, keys.vpc, "VPC CIDRs", VPC_PREFIX_RANGE, errors, cloud="Alibaba") and vpc_ok
 
-    service = _parse(service_cidr, keys.service, "the Service CIDR", errors)
+    service = cidr.parse(service_cidr, keys.service, "the Service CIDR", errors, canonical=False)
     if service is not None:
-        _check_private(service, keys.service, "the Service CIDR", errors)
-        _check_prefix(service, keys.service, "Service CIDRs", SERVICE_PREFIX_RANGE, errors)
+        cidr.check_private(service, keys.service, "the Service CIDR", errors)
+        cidr.check_prefix(service, keys.service, "Service CIDRs", SERVICE_PREFIX_RANGE, errors, cloud="Alibaba")
 
     pods: IPv4Network | None = None
     if network_plugin == TERWAY and pod_cidr is not None:
@@ -332,9 +292,9 @@ def plan_network(
             avoid = [n for n in (vpc, service) if n is not None]
             errors.append(f"{keys.pod}: flannel needs a pod CIDR outside the VPC; {_suggestion(16, avoid)}")
         else:
-            pods = _parse(pod_cidr, keys.pod, "the pod CIDR", errors)
+            pods = cidr.parse(pod_cidr, keys.pod, "the pod CIDR", errors, canonical=False)
             if pods is not None:
-                _check_private(pods, keys.pod, "the flannel pod CIDR", errors)
+                cidr.check_private(pods, keys.pod, "the flannel pod CIDR", errors)
 
     named = [(keys.vpc, vpc), (keys.pod, pods), (keys.service, service)]
     present = [(k, n) for k, n in named if n is not None]

@@ -12,6 +12,8 @@ from components.render.emqx import (
     EmqxSpecInputs,
     Placement,
     ServiceBinding,
+    client_urls,
+    dashboard_url,
     emqx_enterprise_v4_spec,
     emqx_spec,
     hocon,
@@ -250,3 +252,15 @@ def test_cores_on_their_own_pool_get_its_placement_and_their_own_pod_size() -> N
     # Without a core placement (every all-core cluster) both roles keep the EMQX pool and the pod size.
     same = emqx_spec(INPUTS)["coreTemplate"]["spec"]
     assert same["nodeSelector"] == {"pool": "emqx"} and same["resources"]["limits"]["cpu"] == "61900m"
+
+
+def test_client_urls_name_only_the_served_ports_with_the_websocket_path() -> None:
+    # What every cloud's load balancer exports as `endpoints` (alicloud/loadbalancer.py, nlb.py, aws/load_balancer.py).
+    assert client_urls("lb.example", [1883, 8883, 8083, 8084]) == {
+        "mqtt": "mqtt://lb.example:1883",
+        "mqtts": "mqtts://lb.example:8883",
+        "ws": "ws://lb.example:8083/mqtt",
+        "wss": "wss://lb.example:8084/mqtt",
+    }
+    assert client_urls("10.0.0.5", [8084, 8883]) == {"mqtts": "mqtts://10.0.0.5:8883", "wss": "wss://10.0.0.5:8084/mqtt"}
+    assert dashboard_url("10.0.0.5") == "http://10.0.0.5:18083"

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from components.alicloud.network import cidr_label
-from components.render.emqx import DASHBOARD_PORT, LISTENERS
+from components.render.emqx import DASHBOARD_PORT, LISTENERS, client_urls, dashboard_url
 from components.settings import LoadBalancerSettings
 
 ANNOTATION = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
@@ -51,12 +51,7 @@ def service_annotations(load_balancer_id: pulumi.Input[str], groups: Mapping[int
 
 
 def endpoints(address: pulumi.Output[str], ports: Sequence[int] = MQTT_PORTS) -> pulumi.Output[dict[str, str]]:
-    return address.apply(
-        lambda a: {
-            scheme: f"{scheme}://{a}:{port}" + ("/mqtt" if scheme in ("ws", "wss") else "")
-            for port, scheme in SCHEMES.items() if port in ports
-        }
-    )
+    return address.apply(lambda a: client_urls(a, ports))
 
 
 class ClassicLoadBalancer(pulumi.ComponentResource):
@@ -162,6 +157,6 @@ class ClassicLoadBalancer(pulumi.ComponentResource):
         self.listener_annotations = service_annotations(clb.id, groups, mqtt_ports, plugin)
         self.dashboard_annotations = service_annotations(clb.id, groups, [DASHBOARD_PORT], plugin)
         self.endpoints = endpoints(clb.address, mqtt_ports)
-        self.dashboard_url = clb.address.apply(lambda a: f"http://{a}:{DASHBOARD_PORT}")
+        self.dashboard_url = clb.address.apply(dashboard_url)
         self.register_outputs({"address": self.address, "endpoints": self.endpoints,
                                "dashboard_url": self.dashboard_url})

@@ -25,7 +25,7 @@ import pulumi_alicloud as alicloud
 from components import load_balancer_tier, sizing
 from components.alicloud.loadbalancer import SCHEMES, endpoints, service_annotations
 from components.alicloud.network import cidr_label
-from components.render.emqx import DASHBOARD_PORT
+from components.render.emqx import DASHBOARD_PORT, dashboard_url
 from components.settings import LoadBalancerSettings
 
 NLB_CLASS = "alibabacloud.com/nlb"  # cloud-provider-alibaba-cloud pkg/controller/helper/service_utils.go NLBClass
@@ -164,6 +164,6 @@ class NetworkLoadBalancer(pulumi.ComponentResource):
         self.listener_annotations = service_annotations(nlb.id, groups, mqtt_ports, plugin)
         self.dashboard_annotations = service_annotations(nlb.id, groups, [DASHBOARD_PORT], plugin)
         self.endpoints = endpoints(nlb.dns_name, mqtt_ports)
-        self.dashboard_url = nlb.dns_name.apply(lambda a: f"http://{a}:{DASHBOARD_PORT}")
+        self.dashboard_url = nlb.dns_name.apply(dashboard_url)
         self.register_outputs({"address": self.address, "endpoints": self.endpoints,
                                "dashboard_url": self.dashboard_url})

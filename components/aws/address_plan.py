@@ -28,13 +28,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components import cidr
+
 IPv4Network = ipaddress.IPv4Network
 
-RFC1918: tuple[IPv4Network, ...] = (
-    IPv4Network("10.0.0.0/8"),
-    IPv4Network("172.16.0.0/12"),
-    IPv4Network("192.168.0.0/16"),
-)
 VPC_PREFIX_RANGE = (16, 28)
 SUBNET_PREFIX_RANGE = (16, 28)
 SUBNET_RESERVED_ADDRESSES = 5
@@ -94,44 +91,6 @@ def slot_subnets(vpc: IPv4Network, slot: int) -> tuple[IPv4Network, IPv4Network]
     return private, public
 
 
-def _parse(value: object, key: str, what: str, errors: list[str]) -> IPv4Network | None:
-    if not isinstance(value, str) or not value.strip():
-        errors.append(f"{key}: {what} must be an IPv4 CIDR such as 10.0.0.0/16, got {value!r}; set it")
-        return None
-    text = value.strip()
-    try:
-        net = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        errors.append(f"{key}: {text!r} is not an IPv4 CIDR; write it as address/prefix, e.g. 10.0.0.0/16")
-        return None
-    if not isinstance(net, IPv4Network):
-        errors.append(f"{key}: {text} is IPv6; this plan needs an IPv4 CIDR such as 10.0.0.0/16")
-        return None
-    if "/" not in text:
-        errors.append(f"{key}: {text} has no prefix length; write it as address/prefix, e.g. {text}/16")
-        return None
-    if str(net) != text:
-        errors.append(f"{key}: {text} has host bits set; use the network address {net}")
-        return None
-    return net
-
-
-def _private(net: IPv4Network, key: str, what: str, errors: list[str]) -> bool:
-    if any(net.subnet_of(block) for block in RFC1918):
-        return True
-    errors.append(f"{key}: {net} is not inside a private RFC 1918 block; {what} must be within 10.0.0.0/8, "
-                  "172.16.0.0/12 or 192.168.0.0/16")
-    return False
-
-
-def _prefix(net: IPv4Network, key: str, what: str, bounds: tuple[int, int], errors: list[str]) -> bool:
-    low, high = bounds
-    if low <= net.prefixlen <= high:
-        return True
-    errors.append(f"{key}: {net} is a /{net.prefixlen}; AWS accepts {what} from /{low} to /{high}")
-    return False
-
-
 def _zones(zones: Sequence[str], key: str, min_zones: int, errors: list[str]) -> bool:
     if isinstance(zones, str):
         errors.append(f"{key}: must be a list of Availability Zones, got the text {zones!r}; write it as a YAML list")
@@ -186,18 +145,18 @@ def plan_addresses(
     errors: list[str] = []
     zones_ok = _zones(zones, zones_key, min_zones, errors)
 
-    vpc = _parse(vpc_cidr, vpc_key, "the VPC CIDR", errors)
+    vpc = cidr.parse(vpc_cidr, vpc_key, "the VPC CIDR", errors, canonical=True)
     vpc_ok = vpc is not None
     if vpc is not None:
-        vpc_ok = _private(vpc, vpc_key, "the VPC", errors) and vpc_ok
-        vpc_ok = _prefix(vpc, vpc_key, "VPC CIDRs", VPC_PREFIX_RANGE, errors) and vpc_ok
+        vpc_ok = cidr.check_private(vpc, vpc_key, "the VPC", errors) and vpc_ok
+        vpc_ok = cidr.check_prefix(vpc, vpc_key, "VPC CIDRs", VPC_PREFIX_RANGE, errors, cloud="AWS") and vpc_ok
 
     service: IPv4Network | None = None
     if service_cidr is not None:
-        service = _parse(service_cidr, service_key, "the Service CIDR", errors)
+        service = cidr.parse(service_cidr, service_key, "the Service CIDR", errors, canonical=True)
         if service is not None:
-            _private(service, service_key, "the Service CIDR", errors)
-            _prefix(service, service_key, "Service CIDRs", SERVICE_PREFIX_RANGE, errors)
+            cidr.check_private(service, service_key, "the Service CIDR", errors)
+            cidr.check_prefix(service, service_key, "Service CIDRs", SERVICE_PREFIX_RANGE, errors, cloud="AWS")
             if vpc is not None and service.overlaps(vpc):
                 errors.append(f"{service_key}: {service} overlaps {vpc_key} {vpc}; EKS needs a Service range outside "
                               "the VPC, e.g. 172.20.0.0/16 or 10.100.0.0/16 (EKS's own defaults)")

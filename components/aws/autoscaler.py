@@ -19,10 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.pod_identity import pod_identity_role
+from components.aws.pod_identity import service_account_role
 from components.workloads.helm import pinned_release
 
 CHART = "cluster-autoscaler"
@@ -133,13 +132,11 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         super().__init__("emqx-platform:aws:ClusterAutoscaler", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = {**spec.tags, "component": "autoscaler"}
-        role = pod_identity_role(f"{name}-autoscaler", description="Cluster Autoscaler", tags=tags, opts=child)
-        policy = aws.iam.RolePolicy(f"{name}-autoscaler", role=role.id,
-                                    policy=pulumi.Output.from_input(cluster_name).apply(iam_policy), opts=child)
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-autoscaler", cluster_name=cluster_name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
-            role_arn=role.arn, tags=tags, opts=child)
-        self.role_arn = role.arn
+        credentials = service_account_role(
+            f"{name}-autoscaler", policy_name=f"{name}-autoscaler",
+            policy=pulumi.Output.from_input(cluster_name).apply(iam_policy), description="Cluster Autoscaler",
+            cluster_name=cluster_name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, tags=tags, opts=child)
+        self.role_arn = credentials.role.arn
         self.release = pinned_release(
             f"{name}-cluster-autoscaler",
             chart=CHART,
@@ -148,6 +145,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=values(spec, cluster_name),
             parent=self,
-            depends_on=[*(after or []), policy, association],
+            depends_on=[*(after or []), *credentials.ready],
         )
         self.register_outputs({"status": self.release.status, "role_arn": self.role_arn})

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.pod_identity import pod_identity_role
+from components.aws.pod_identity import service_account_role
 from components.workloads.helm import pinned_release
 
 CHART = "aws-load-balancer-controller"
@@ -110,13 +110,11 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = {**spec.tags, "component": "lb-controller"}
 
-        role = pod_identity_role(f"{name}-lbc", description="AWS Load Balancer Controller (TargetGroupBinding only)",
-                                 tags=tags, opts=child)
-        policy = aws.iam.RolePolicy(f"{name}-lbc-tgb", role=role.id, policy=TARGET_GROUP_BINDING_POLICY, opts=child)
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-lbc", cluster_name=cluster_name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
-            role_arn=role.arn, tags=tags, opts=child)
-        self.role_arn = role.arn
+        credentials = service_account_role(
+            f"{name}-lbc", policy_name=f"{name}-lbc-tgb", policy=TARGET_GROUP_BINDING_POLICY,
+            description="AWS Load Balancer Controller (TargetGroupBinding only)", cluster_name=cluster_name,
+            namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, tags=tags, opts=child)
+        self.role_arn = credentials.role.arn
 
         # The API server calls the webhooks on the pods' addresses (VPC CNI: the nodes' ENIs); the EKS cluster
         # security group is on the control plane's ENIs.
@@ -137,6 +135,6 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
             parent=self,
             # Credentials and the webhook path first: otherwise the first reconciles fail and the API server
             # cannot call the webhooks the chart registers.
-            depends_on=[*(after or []), policy, association, webhook_rule],
+            depends_on=[*(after or []), *credentials.ready, webhook_rule],
         )
         self.register_outputs({"status": self.release.status, "role_arn": self.role_arn})

@@ -25,6 +25,7 @@ from ipaddress import ip_network
 import pulumi
 import pulumi_aws as aws
 
+from components.render.emqx import client_urls, dashboard_url
 from components.render.target_group_binding import DASHBOARD_PORT, SCHEMES, port_label
 
 # aws.lb.Listener tcp_idle_timeout_seconds: TCP listeners on an NLB only, 60-6000 s (SDK docstring; AWS ELB
@@ -132,16 +133,6 @@ class AwsLoadBalancerSpec:
     @property
     def ports(self) -> tuple[int, ...]:
         return (*self.mqtt_ports, DASHBOARD_PORT)
-
-
-def endpoints(address: pulumi.Output[str], ports: Sequence[int]) -> pulumi.Output[dict[str, str]]:
-    """Client URLs per scheme, as on Alibaba (MQTT over WebSocket on EMQX's default path /mqtt)."""
-    return address.apply(
-        lambda a: {
-            scheme: f"{scheme}://{a}:{port}" + ("/mqtt" if scheme in ("ws", "wss") else "")
-            for port, scheme in SCHEMES.items() if port in ports
-        }
-    )
 
 
 def _cidr_args(cidr: str) -> dict[str, str]:
@@ -267,8 +258,9 @@ class AwsLoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.endpoints = endpoints(nlb.dns_name, spec.mqtt_ports)
-        self.dashboard_url = nlb.dns_name.apply(lambda a: f"http://{a}:{DASHBOARD_PORT}")
+        # Client URLs per scheme, as on Alibaba.
+        self.endpoints = nlb.dns_name.apply(lambda a: client_urls(a, spec.mqtt_ports))
+        self.dashboard_url = nlb.dns_name.apply(dashboard_url)
         self.register_outputs({
             "address": self.address,
             "endpoints": self.endpoints,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -29,3 +30,30 @@ def pod_identity_role(resource_name: str, *, description: str, tags: Mapping[str
                       opts: pulumi.ResourceOptions) -> aws.iam.Role:
     return aws.iam.Role(resource_name, assume_role_policy=TRUST_POLICY, description=description, tags=dict(tags),
                         opts=opts)
+
+
+@dataclass(frozen=True)
+class ServiceAccountRole:
+    """A Pod Identity role with its inline policy, bound to one service account."""
+
+    role: aws.iam.Role
+    policy: aws.iam.RolePolicy
+    association: aws.eks.PodIdentityAssociation
+
+    @property
+    def ready(self) -> list[pulumi.Resource]:
+        """What a chart using the service account must wait for: without them its first reconciles fail."""
+        return [self.policy, self.association]
+
+
+def service_account_role(resource_name: str, *, policy_name: str, policy: pulumi.Input[str], description: str,
+                         cluster_name: pulumi.Input[str], namespace: str, service_account: str,
+                         tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> ServiceAccountRole:
+    """The role (`resource_name`), its inline policy (`policy_name`) and the association (`resource_name`) that
+    gives `namespace/service_account` its credentials."""
+    role = pod_identity_role(resource_name, description=description, tags=tags, opts=opts)
+    role_policy = aws.iam.RolePolicy(policy_name, role=role.id, policy=policy, opts=opts)
+    association = aws.eks.PodIdentityAssociation(
+        resource_name, cluster_name=cluster_name, namespace=namespace, service_account=service_account,
+        role_arn=role.arn, tags=dict(tags), opts=opts)
+    return ServiceAccountRole(role=role, policy=role_policy, association=association)

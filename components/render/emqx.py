@@ -120,6 +120,19 @@ class EmqxSpecInputs:
     core_pod_memory: str | None = None
 
 
+def client_urls(address: str, ports: Sequence[int]) -> dict[str, str]:
+    """Client URLs per scheme of the listeners on `ports`, whichever load balancer answers at `address` (MQTT over
+    WebSocket on EMQX's default path /mqtt)."""
+    return {
+        scheme: f"{scheme}://{address}:{port}" + ("/mqtt" if scheme in ("ws", "wss") else "")
+        for _, scheme, port in LISTENERS if port in ports
+    }
+
+
+def dashboard_url(address: str) -> str:
+    return f"http://{address}:{DASHBOARD_PORT}"
+
+
 def max_ports(max_connections_per_node: int) -> int:
     """The Erlang port limit: the node's client capacity plus 5% (at least 4096) for cluster links, files, the
     dashboard and internal ports. Listener max_connections count per listener, so this is the only node-wide
@@ -147,6 +160,25 @@ def legacy_process_limit(max_connections_per_node: int) -> int:
     return min(ERLANG_LIMIT_MAX, max(LEGACY_DEFAULT_PROCESS_LIMIT, 2 * max_ports(max_connections_per_node)))
 
 
+def listener_lines(
+    kind: str, port: int, *, acceptors: int, max_connections: int, max_conn_rate: int, listen_backlog: int
+) -> list[str]:
+    """The bind and the limits of one default MQTT listener, on Kubernetes and on VMs alike; keys equal to EMQX's
+    defaults are left out."""
+    prefix = f"listeners.{kind}.default"
+    # The operator reads the binds to name the listeners Service's ports (util.go GetListenersServicePorts).
+    lines = [f'{prefix}.bind = "0.0.0.0:{port}"']
+    if acceptors != DEFAULT_ACCEPTORS:
+        lines.append(f"{prefix}.acceptors = {acceptors}")
+    lines.append(f"{prefix}.max_connections = {max_connections}")
+    if max_conn_rate:
+        # A rate string (emqx_limiter_schema.erl: "1000/s"); per listener and node, applied live.
+        lines.append(f'{prefix}.max_conn_rate = "{max_conn_rate}/s"')
+    if listen_backlog != DEFAULT_BACKLOG:
+        lines.append(f"{prefix}.tcp_options.backlog = {listen_backlog}")
+    return lines
+
+
 def hocon(inputs: EmqxSpecInputs) -> str:
     """etc/emqx.conf-style config for the cluster; the operator pushes it to running nodes. Keys equal to EMQX's
     defaults are left out, and so is the dashboard listener, whose bind the operator sets itself (add_emqx_core.go
@@ -155,16 +187,9 @@ def hocon(inputs: EmqxSpecInputs) -> str:
     lines = ["# Rendered by emqx-platform from the stack config; edit the stack, not this text."]
     for kind, _, port in LISTENERS:
         prefix = f"listeners.{kind}.default"
-        # The operator reads the binds to name the listeners Service's ports (util.go GetListenersServicePorts).
-        lines.append(f'{prefix}.bind = "0.0.0.0:{port}"')
-        if inputs.acceptors != DEFAULT_ACCEPTORS:
-            lines.append(f"{prefix}.acceptors = {inputs.acceptors}")
-        lines.append(f"{prefix}.max_connections = {inputs.max_connections_per_node}")
-        if inputs.max_conn_rate:
-            # A rate string (emqx_limiter_schema.erl: "1000/s"); per listener and node, applied live.
-            lines.append(f'{prefix}.max_conn_rate = "{inputs.max_conn_rate}/s"')
-        if inputs.listen_backlog != DEFAULT_BACKLOG:
-            lines.append(f"{prefix}.tcp_options.backlog = {inputs.listen_backlog}")
+        lines += listener_lines(kind, port, acceptors=inputs.acceptors,
+                                max_connections=inputs.max_connections_per_node,
+                                max_conn_rate=inputs.max_conn_rate, listen_backlog=inputs.listen_backlog)
         if kind in ("ssl", "wss"):
             lines.append(f'{prefix}.ssl_options.certfile = "{TLS_MOUNT}/tls.crt"')
             lines.append(f'{prefix}.ssl_options.keyfile = "{TLS_MOUNT}/tls.key"')

@@ -44,6 +44,7 @@ from components.render.emqx import (
     DEFAULT_ACCEPTORS,
     DEFAULT_BACKLOG,
     LISTENERS,
+    listener_lines,
     max_ports,
 )
 from components.tuning import TuningProfile
@@ -368,10 +369,11 @@ def quorum(spec: VmNodeSpec) -> int:
 
 
 def vm_hocon(spec: VmNodeSpec) -> str:
-    """/etc/emqx/emqx.conf for one node. Same listener keys and limits as render/emqx.py hocon() for Kubernetes; on
-    top, the boot-only keys the operator sets there (node name, role, static discovery: emqx_conf_schema.erl, all
-    readOnly). The cookie, dashboard password and licence key are not in it: the cookie and password come from the
-    systemd EnvironmentFile (EMQX_* overrides emqx.conf), the licence from a root-delivered file."""
+    """/etc/emqx/emqx.conf for one node. Same listener keys and limits as on Kubernetes (render/emqx.py
+    listener_lines); on top, the boot-only keys the operator sets there (node name, role, static discovery:
+    emqx_conf_schema.erl, all readOnly). The cookie, dashboard password and licence key are not in it: the cookie
+    and password come from the systemd EnvironmentFile (EMQX_* overrides emqx.conf), the licence from a
+    root-delivered file."""
     seeds = ", ".join(json.dumps(s) for s in spec.core_seeds)
     lines = [
         "# Rendered by emqx-platform for this node; edit the stack, not this file.",
@@ -389,14 +391,8 @@ def vm_hocon(spec: VmNodeSpec) -> str:
         if (kind in ("ssl", "wss") and ls.tls == "load_balancer") or port not in ls.served_ports:
             lines.append(f"{prefix}.enable = false")
             continue
-        lines.append(f'{prefix}.bind = "0.0.0.0:{port}"')
-        if ls.acceptors != DEFAULT_ACCEPTORS:
-            lines.append(f"{prefix}.acceptors = {ls.acceptors}")
-        lines.append(f"{prefix}.max_connections = {ls.max_connections_per_node}")
-        if ls.max_conn_rate:
-            lines.append(f'{prefix}.max_conn_rate = "{ls.max_conn_rate}/s"')
-        if ls.listen_backlog != DEFAULT_BACKLOG:
-            lines.append(f"{prefix}.tcp_options.backlog = {ls.listen_backlog}")
+        lines += listener_lines(kind, port, acceptors=ls.acceptors, max_connections=ls.max_connections_per_node,
+                                max_conn_rate=ls.max_conn_rate, listen_backlog=ls.listen_backlog)
         if ls.proxy_protocol:
             lines.append(f"{prefix}.proxy_protocol = true")
         if kind in ("ssl", "wss"):

@@ -44,6 +44,23 @@ def _admin_cidr_problems(section: Section, admins: tuple[str, ...]) -> None:
             )
 
 
+def _with_access(section: Section, *, vpc_cidr: str, plugin: str | None, pod_cidr: str | None,
+                 service_cidr: str) -> dict[str, Any]:
+    """Every cloud's network fields: its own address ranges, then who may reach the listeners (clientCidrs) and the
+    dashboard (adminCidrs, the VPC by default), read last on every cloud."""
+    clients = section.cidrs("clientCidrs", ("0.0.0.0/0",), min_items=1)
+    admins = section.cidrs("adminCidrs", (vpc_cidr,), min_items=1)
+    _admin_cidr_problems(section, admins)
+    return {
+        "vpc_cidr": vpc_cidr,
+        "plugin": plugin,
+        "pod_cidr": pod_cidr,
+        "service_cidr": service_cidr,
+        "client_cidrs": clients,
+        "admin_cidrs": admins,
+    }
+
+
 def _alicloud(section: Section) -> dict[str, Any]:
     vpc = section.cidr("vpcCidr", "10.0.0.0/16")
     plugin = section.string("plugin", "flannel", choices=("flannel", "terway"))
@@ -53,17 +70,7 @@ def _alicloud(section: Section) -> dict[str, Any]:
         section.problems.add("network.podCidr", "does not apply to terway (pods use pod vSwitches in the VPC)",
                              "remove it")
     service = section.cidr("serviceCidr", "172.21.0.0/20")
-    clients = section.cidrs("clientCidrs", ("0.0.0.0/0",), min_items=1)
-    admins = section.cidrs("adminCidrs", (vpc,), min_items=1)
-    _admin_cidr_problems(section, admins)
-    return {
-        "vpc_cidr": vpc,
-        "plugin": plugin,
-        "pod_cidr": pod_cidr,
-        "service_cidr": service,
-        "client_cidrs": clients,
-        "admin_cidrs": admins,
-    }
+    return _with_access(section, vpc_cidr=vpc, plugin=plugin, pod_cidr=pod_cidr, service_cidr=service)
 
 
 def _aws(section: Section) -> dict[str, Any]:
@@ -78,17 +85,7 @@ def _aws(section: Section) -> dict[str, Any]:
     # EKS's own default Service range when the VPC is in 10.0.0.0/8 (kubernetes_network_config.service_ipv4_cidr
     # docstring): /12 to /24, private, outside the VPC (checked with the address plan).
     service = section.cidr("serviceCidr", "172.20.0.0/16")
-    clients = section.cidrs("clientCidrs", ("0.0.0.0/0",), min_items=1)
-    admins = section.cidrs("adminCidrs", (vpc,), min_items=1)
-    _admin_cidr_problems(section, admins)
-    return {
-        "vpc_cidr": vpc,
-        "plugin": "vpc-cni",
-        "pod_cidr": None,
-        "service_cidr": service,
-        "client_cidrs": clients,
-        "admin_cidrs": admins,
-    }
+    return _with_access(section, vpc_cidr=vpc, plugin="vpc-cni", pod_cidr=None, service_cidr=service)
 
 
 # One parser per cloud target; a target missing here has no network section.
