@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email
+import gzip
 import ipaddress
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+import yaml
 
 from components import tuning
 
@@ -38,6 +42,25 @@ NODE_POOL = "alicloud:cs/nodePool:NodePool"
 HELM_RELEASES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 K8S_SECRET = "kubernetes:core/v1:Secret"
 EMQX = "kubernetes:apps.emqx.io/v2beta1:EMQX"
+# VM mode on Alibaba Cloud (components/alicloud/vm_*.py).
+ECS_INSTANCE = "alicloud:ecs/instance:Instance"
+OOS_SECRET = "alicloud:oos/secretParameter:SecretParameter"
+VM_ROLE_TAG = "emqx-role"  # components/alicloud/vm_nodes.py tags each instance with its EMQX role
+# AWS (components/aws/). The security group rules come in three shapes: the program's own
+# vpc.SecurityGroupIngressRule (components/aws/load_balancer.py, node_groups.py), and the older
+# ec2.SecurityGroupRule and inline ec2.SecurityGroup ingress blocks a hand edit could bring back.
+AWS_VPC = "aws:ec2/vpc:Vpc"
+AWS_SUBNET = "aws:ec2/subnet:Subnet"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+AWS_LBS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+AWS_SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+AWS_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+AWS_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+# Resources whose userData/preUserData is a node's boot script (base64: cs.NodePool, ec2.LaunchTemplate user_data,
+# ecs.Instance user_data).
+USER_DATA_TYPES = (NODE_POOL, LAUNCH_TEMPLATE, ECS_INSTANCE)
 
 # The dashboard and REST API (EMQX's 18083) and the Kubernetes API server (6443 on ACK's API server CLB listener).
 ADMIN_PORTS = {18083: "the EMQX dashboard and REST API", 6443: "the Kubernetes API server"}
@@ -101,7 +124,13 @@ def facts_from_config(stack: str, config: Mapping[str, str], secret_keys: Iterab
         cidrs += [net.vpc_cidr, net.service_cidr, *net.client_cidrs, *net.admin_cidrs]
         cidrs += [net.pod_cidr] if net.pod_cidr else []
     cidrs += parsed.cluster.api_server.allowed_cidrs
-    return StackFacts(stack=stack, production=parsed.production, cidrs=tuple(dict.fromkeys(cidrs)),
+    if parsed.vm is not None and parsed.load_balancer.type == "clb":
+        # VM nodes behind a CLB admit its health checks from 100.64.0.0/10 (components/alicloud/vm_cluster.py).
+        from components.alicloud.vm_cluster_spec import CLB_PROBE_CIDRS
+
+        cidrs += CLB_PROBE_CIDRS
+    # A VM stack has no service CIDR (""): no network, not "everything".
+    return StackFacts(stack=stack, production=parsed.production, cidrs=tuple(dict.fromkeys(c for c in cidrs if c)),
                       secrets_marked=secrets_marked)
 
 
@@ -141,6 +170,66 @@ def _ports(rule: Mapping[str, Any]) -> range | None:
     return None if first < 0 else range(first, last + 1)
 
 
+@dataclass(frozen=True)
+class Ingress:
+    """One CIDR an ingress rule admits, whatever the cloud's shape of the rule."""
+
+    source: str
+    ports: range | None  # None: every port
+    protocol: str
+    description: str
+    label: str  # the ports as the message shows them
+
+    @property
+    def icmp(self) -> bool:
+        return self.protocol in ("icmp", "icmpv6", "1", "58")
+
+
+def _aws_ports(rule: Mapping[str, Any], protocol: str) -> range | None:
+    # "-1" is every protocol and so every port (pulumi_aws vpc.SecurityGroupIngressRule ip_protocol,
+    # ec2.SecurityGroupRule protocol: from/to ports are ignored then).
+    if protocol in ("-1", "all"):
+        return None
+    try:
+        first, last = int(rule.get("fromPort", -1)), int(rule.get("toPort", rule.get("fromPort", -1)))
+    except (TypeError, ValueError):
+        return None
+    return None if first < 0 or last < 0 else range(first, last + 1)
+
+
+def _aws_ingress(rule: Mapping[str, Any], sources: Sequence[object], protocol: str) -> list[Ingress]:
+    ports = _aws_ports(rule, protocol)
+    label = "every port" if ports is None else f"{ports.start}-{ports.stop - 1}"
+    return [Ingress(str(c), ports, protocol, str(rule.get("description") or ""), label) for c in sources if c]
+
+
+def ingress_rules(res: Resource) -> list[Ingress]:
+    """The CIDR sources a security group rule (Alibaba or AWS) admits; a rule from another group admits none."""
+    inputs = res.inputs
+    if res.type == SECURITY_GROUP_RULE:
+        if str(inputs.get("type", "ingress")) != "ingress" or str(inputs.get("policy", "accept")) == "drop":
+            return []
+        source = inputs.get("cidrIp") or inputs.get("ipv6CidrIp")
+        if source is None:
+            return []
+        return [Ingress(str(source), _ports(inputs), str(inputs.get("ipProtocol", "")).lower(),
+                        str(inputs.get("description") or ""), str(inputs.get("portRange")))]
+    if res.type == AWS_INGRESS_RULE:
+        protocol = str(inputs.get("ipProtocol", "")).lower()
+        return _aws_ingress(inputs, [inputs.get("cidrIpv4"), inputs.get("cidrIpv6")], protocol)
+    blocks: list[Mapping[str, Any]] = []
+    if res.type == AWS_SG_RULE and str(inputs.get("type", "")) == "ingress":
+        blocks = [inputs]
+    elif res.type == AWS_SECURITY_GROUP and _is_list(inputs.get("ingress")):
+        blocks = [b for b in cast(Sequence[Any], inputs.get("ingress")) if isinstance(b, Mapping)]
+    found: list[Ingress] = []
+    for block in blocks:
+        sources = [*cast(Sequence[object], block.get("cidrBlocks") or []),
+                   *cast(Sequence[object], block.get("ipv6CidrBlocks") or [])]
+        found += _aws_ingress(block, sources, str(block.get("protocol", "")).lower())
+    return found
+
+
 def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     yield path, value
     if isinstance(value, Mapping):
@@ -167,74 +256,101 @@ def _get(value: Any, dotted: str) -> Any:
 # ----------------------------------------------------------------------------------------------- policies
 
 
+def _eks_public_endpoint(res: Resource) -> list[str]:
+    vpc = res.inputs.get("vpcConfig")
+    vpc = cast(Mapping[str, Any], vpc) if isinstance(vpc, Mapping) else {}
+    # pulumi_aws eks.ClusterVpcConfig: endpoint_public_access defaults to true, and public_access_cidrs left out is
+    # ["0.0.0.0/0"] ("EKS defaults this to a list with 0.0.0.0/0").
+    if vpc.get("endpointPublicAccess") is False:
+        return []
+    cidrs = [str(c) for c in cast(Sequence[Any], vpc.get("publicAccessCidrs") or [])] or ["0.0.0.0/0"]
+    wide = [c for c in cidrs if _public(c)]
+    if not wide:
+        return []
+    return [f"the EKS public API endpoint is open to {', '.join(wide)} (wider than a /8; no publicAccessCidrs means "
+            "0.0.0.0/0); set cluster.apiServer.allowedCidrs to the administrators' networks, or keep the endpoint "
+            "private"]
+
+
 def admin_never_public(res: Resource, facts: StackFacts) -> list[str]:
     """The dashboard (18083) and the API server never reachable from the internet (0.0.0.0/0, or any source wider
-    than a /8): security group rules and load balancer ACLs."""
+    than a /8): security group rules (Alibaba and AWS), load balancer ACLs, the EKS public endpoint."""
     del facts
-    if res.type == SECURITY_GROUP_RULE:
-        if str(res.inputs.get("type", "ingress")) != "ingress" or str(res.inputs.get("policy", "accept")) == "drop":
-            return []
-        if not _public(res.inputs.get("cidrIp") or res.inputs.get("ipv6CidrIp")):
-            return []
-        ports = _ports(res.inputs)
-        if str(res.inputs.get("ipProtocol", "")).lower() == "icmp":
-            return []
-        opened = [what for port, what in ADMIN_PORTS.items() if ports is None or port in ports]
-        if _ADMIN_DESCRIPTION.search(str(res.inputs.get("description", ""))):
-            opened.append(str(res.inputs.get("description")))
-        if not opened:
-            return []
-        return [f"{', '.join(opened)} open to a large part of the internet "
-                f"({res.inputs.get('cidrIp') or res.inputs.get('ipv6CidrIp')}, wider than a /8); set "
-                "network.adminCidrs (or cluster.apiServer.allowedCidrs) to the networks administrators use"]
+    if res.type == EKS_CLUSTER:
+        return _eks_public_endpoint(res)
+    problems: list[str] = []
+    for rule in ingress_rules(res):
+        if rule.icmp or not _public(rule.source):
+            continue
+        opened = [what for port, what in ADMIN_PORTS.items() if rule.ports is None or port in rule.ports]
+        if _ADMIN_DESCRIPTION.search(rule.description):
+            opened.append(rule.description)
+        if opened:
+            problems.append(f"{', '.join(opened)} open to a large part of the internet ({rule.source}, wider than a "
+                            "/8); set network.adminCidrs (or cluster.apiServer.allowedCidrs) to the networks "
+                            "administrators use")
     entries: list[object] = []
     if res.type == ACL_ENTRY:
         entries = [res.inputs.get("entry")]
     elif res.type == ACL:
         entries = [e.get("entry") for e in cast(Sequence[Mapping[str, Any]], res.inputs.get("entryLists") or [])]
     wide = [str(e) for e in entries if _public(e)]
-    return [f"access list entry {', '.join(wide)} lets anyone reach the dashboard or API server it guards; list only "
-            "the administrators' networks (network.adminCidrs, cluster.apiServer.allowedCidrs)"] if wide else []
+    if wide:
+        problems.append(f"access list entry {', '.join(wide)} lets anyone reach the dashboard or API server it "
+                        "guards; list only the administrators' networks (network.adminCidrs, "
+                        "cluster.apiServer.allowedCidrs)")
+    return problems
 
 
 def rules_within_stack_cidrs(res: Resource, facts: StackFacts) -> list[str]:
     """An ingress rule opens no more than the stack's own CIDRs (ICMP excepted: path-MTU discovery needs it)."""
-    if res.type != SECURITY_GROUP_RULE or str(res.inputs.get("type", "ingress")) != "ingress":
-        return []
-    # ICMP from anywhere is what ACK recommends for path-MTU discovery; it opens no port.
-    if str(res.inputs.get("ipProtocol", "")).lower() == "icmp":
-        return []
     allowed = [n for c in facts.cidrs for n in _networks(c)]
-    source = res.inputs.get("cidrIp") or res.inputs.get("ipv6CidrIp")
-    if source is None:
-        return []  # a rule from another security group, not from a CIDR
-    for net in _networks(source):
-        if not any(net.version == a.version and net.subnet_of(a) for a in allowed):  # pyright: ignore[reportArgumentType]
-            return [f"opens {res.inputs.get('portRange')} to {source}, outside the stack's networks "
-                    f"({', '.join(facts.cidrs)}); add the network to network.clientCidrs or network.adminCidrs "
-                    "in the stack file instead of widening a rule"]
-    return []
+    problems: list[str] = []
+    for rule in ingress_rules(res):
+        # ICMP from anywhere is what ACK recommends for path-MTU discovery; it opens no port.
+        if rule.icmp:
+            continue
+        for net in _networks(rule.source):
+            if not any(net.version == a.version and net.subnet_of(a) for a in allowed):  # pyright: ignore[reportArgumentType]
+                problems.append(f"opens {rule.label} to {rule.source}, outside the stack's networks "
+                                f"({', '.join(facts.cidrs)}); add the network to network.clientCidrs or "
+                                "network.adminCidrs in the stack file instead of widening a rule")
+    return problems
+
+
+# What "the VPC, the cluster and the load balancer" are on each platform, and each one's cloud-side switch:
+# pulumi_alicloud cs.ManagedKubernetes deletion_protection, slb.ApplicationLoadBalancer delete_protection "on",
+# nlb.LoadBalancer deletion_protection_config.enabled, ecs.Instance deletion_protection (VM mode: the instances are
+# the cluster); pulumi_aws eks.Cluster deletion_protection, lb.LoadBalancer enable_deletion_protection. Neither
+# vpc.Network nor ec2.Vpc has one: `protect` alone guards them.
+_CLOUD_PROTECTION: dict[str, tuple[str, object, str] | None] = {
+    VPC: None,
+    AWS_VPC: None,
+    CLUSTER: ("deletionProtection", True, "ACK deletion protection (deletionProtection)"),
+    CLB: ("deleteProtection", "on", "CLB delete protection (deleteProtection: on)"),
+    NLB: ("deletionProtectionConfig.enabled", True, "NLB deletion protection (deletionProtectionConfig.enabled)"),
+    ECS_INSTANCE: ("deletionProtection", True, "ECS release protection (deletionProtection)"),
+    EKS_CLUSTER: ("deletionProtection", True, "EKS deletion protection (deletionProtection)"),
+    **{lb: ("enableDeletionProtection", True, "ELB deletion protection (enableDeletionProtection)") for lb in AWS_LBS},
+}
 
 
 def production_deletion_protection(res: Resource, facts: StackFacts) -> list[str]:
-    """In production the VPC, the cluster and the load balancer are `protect`ed and have the cloud's own protection."""
-    if not facts.production or res.type not in (VPC, CLUSTER, CLB, NLB):
+    """In production the VPC, the cluster (or the VM-mode instances) and the load balancer are `protect`ed and have
+    the cloud's own protection."""
+    if not facts.production or res.type not in _CLOUD_PROTECTION:
         return []
     problems: list[str] = []
     if not res.protect:
         problems.append("is not `protect`ed")
-    # The cloud-side switches (pulumi_alicloud cs.ManagedKubernetes deletion_protection, slb.ApplicationLoadBalancer
-    # delete_protection "on", nlb.LoadBalancer deletion_protection_config.enabled); vpc.Network has none.
-    if res.type == CLUSTER and res.inputs.get("deletionProtection") is not True:
-        problems.append("has no ACK deletion protection (deletionProtection)")
-    if res.type == CLB and res.inputs.get("deleteProtection") != "on":
-        problems.append("has no CLB delete protection (deleteProtection: on)")
-    if res.type == NLB and _get(res.inputs, "deletionProtectionConfig.enabled") is not True:
-        problems.append("has no NLB deletion protection (deletionProtectionConfig.enabled)")
+    switch = _CLOUD_PROTECTION[res.type]
+    if switch is not None and _get(res.inputs, switch[0]) != switch[1]:
+        problems.append(f"has no {switch[2]}")
     if not problems:
         return []
-    return [f"production {res.name} {' and '.join(problems)}; keep cluster.deletionProtection true in a production "
-            "stack (tearing production down is a reviewed change of `production` itself)"]
+    return [f"production {res.name} {' and '.join(problems)}; keep cluster.deletionProtection (vm.deletionProtection "
+            "in VM mode) true in a production stack (tearing production down is a reviewed change of `production` "
+            "itself)"]
 
 
 _VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?")
@@ -349,11 +465,60 @@ def looks_like_key(text: str) -> bool:
 
 
 def _user_data_text(value: str) -> str:
-    # ACK takes user data base64-encoded (pulumi_alicloud cs.NodePool user_data / pre_user_data).
+    # ACK, ECS and EC2 launch templates take user data base64-encoded (pulumi_alicloud cs.NodePool user_data /
+    # pre_user_data, ecs.Instance user_data; pulumi_aws ec2.LaunchTemplate user_data).
     try:
         return base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return value
+
+
+def _write_file_content(entry: Mapping[str, Any]) -> str:
+    # cloud-init write_files `encoding`: b64/base64, gz/gzip, gz+b64 (cloud-init cc_write_files).
+    content = entry.get("content")
+    text = content if isinstance(content, str) else ""
+    encoding = str(entry.get("encoding") or "text/plain").lower()
+    try:
+        raw = text.encode()
+        if "b64" in encoding or "base64" in encoding:
+            raw = base64.b64decode(raw)
+        if "gz" in encoding:
+            raw = gzip.decompress(raw)
+        return raw.decode("utf-8")
+    except (binascii.Error, OSError, UnicodeDecodeError, ValueError):
+        return text
+
+
+def user_data_parts(text: str) -> list[tuple[str | None, str]]:
+    """The scripts and files a node's user data carries, as (path or None, text): the document itself, each part
+    of a MIME multi-part document (the EKS NodeConfig + cloud-config the AWS launch templates carry), and in a
+    #cloud-config each write_files file (its YAML indentation removed) and each runcmd/bootcmd command."""
+    documents = [text]
+    if text.lstrip().startswith(("MIME-Version:", "Content-Type: multipart")):
+        message = email.message_from_string(text)
+        documents += [payload for part in message.walk() if not part.is_multipart()
+                      and isinstance(payload := part.get_payload(decode=False), str)]
+    parts: list[tuple[str | None, str]] = []
+    for document in documents:
+        parts.append((None, document))
+        if not document.lstrip().startswith("#cloud-config"):
+            continue
+        try:
+            config = yaml.safe_load(document)
+        except yaml.YAMLError:
+            continue
+        if not isinstance(config, Mapping):
+            continue
+        config = cast(Mapping[str, Any], config)
+        for entry in cast(Sequence[Any], config.get("write_files") or []):
+            if isinstance(entry, Mapping):
+                entry = cast(Mapping[str, Any], entry)
+                parts.append((str(entry.get("path") or ""), _write_file_content(entry)))
+        for key in ("bootcmd", "runcmd"):
+            for command in cast(Sequence[Any], config.get(key) or []):
+                words = cast(Sequence[Any], command) if _is_list(command) else [command]
+                parts.append((None, " ".join(str(w) for w in words)))
+    return parts
 
 
 def no_plain_text_secrets(res: Resource, facts: StackFacts) -> list[str]:
@@ -365,12 +530,19 @@ def no_plain_text_secrets(res: Resource, facts: StackFacts) -> list[str]:
                 if value not in (SECRET_TEXT, None, ""):
                     problems.append(f"{section}.{key} is plain text; make it a Pulumi secret (pulumi.Output.secret, "
                                     "or a config value set with `pulumi config set --secret`)")
-    if res.type == NODE_POOL:
+    # A VM-mode OOS secret parameter (components/alicloud/vm_secrets.py) holds the cookie, licence and passwords.
+    if res.type == OOS_SECRET and facts.secrets_marked and res.inputs.get("value") not in (SECRET_TEXT, None, ""):
+        problems.append("value is plain text; make it a Pulumi secret (pulumi.Output.secret, or a config value set "
+                        "with `pulumi config set --secret`)")
+    if res.type in USER_DATA_TYPES:
         for key in ("userData", "preUserData"):
             value = res.inputs.get(key)
-            if isinstance(value, str) and value != SECRET_TEXT and looks_like_key(_user_data_text(value)):
+            if isinstance(value, str) and value != SECRET_TEXT and any(
+                    looks_like_key(text) for _, text in user_data_parts(_user_data_text(value))):
                 problems.append(f"{key} carries what looks like a key or password in plain text; node user data is "
-                                "readable from the instance metadata: deliver credentials through a Kubernetes Secret")
+                                "readable from the instance metadata and by anyone with read access to the instance "
+                                "or launch template: deliver credentials through a Kubernetes Secret (VM mode: an "
+                                "OOS secret parameter)")
     return problems
 
 
@@ -440,10 +612,15 @@ def sysctl_names(res: Resource) -> set[str]:
             names |= {str(s) for s in cast(Sequence[Any], value)}
         elif isinstance(value, str) and ("sysctl" in value or "/proc/sys" in value
                                          or key in ("userData", "preUserData")):
-            text = _user_data_text(value) if key in ("userData", "preUserData") else value
-            for block in _HEREDOC.findall(text):
-                names |= {line.split()[0] for line in block.splitlines() if line.strip()}
-            names |= _script_sysctls(text)
+            parts = (user_data_parts(_user_data_text(value)) if key in ("userData", "preUserData")
+                     else [(None, value)])
+            for path_, text in parts:
+                for block in _HEREDOC.findall(text):
+                    names |= {line.split()[0] for line in block.splitlines() if line.strip()}
+                names |= _script_sysctls(text)
+                # A sysctl.d file cloud-init writes itself (write_files).
+                if path_ and re.fullmatch(_SYSCTL_FILE, path_):
+                    names |= {_key_name(k) for k in _SYSCTL_FILE_ENTRY.findall(text)}
     return names
 
 
@@ -456,24 +633,48 @@ def sysctls_in_catalogue(res: Resource, facts: StackFacts) -> list[str]:
             "components/tuning.py CATALOGUE (with its range and reason) or remove it"]
 
 
+def _pool_role(pool: Resource) -> str:
+    labels = pool.inputs.get("labels")
+    if isinstance(labels, Mapping):  # pulumi_aws eks.NodeGroup labels: a map
+        return str(cast(Mapping[str, Any], labels).get(POOL_LABEL, pool.name))
+    listed = cast(Sequence[Mapping[str, Any]], labels or [])  # pulumi_alicloud cs.NodePool labels: key/value items
+    return next((str(lab.get("value")) for lab in listed if lab.get("key") == POOL_LABEL), pool.name)
+
+
 def production_zones(resources: Sequence[Resource], facts: StackFacts) -> list[tuple[str | None, str]]:
-    """In production each node pool role (system, emqx, ...) spreads over at least 3 zones."""
+    """In production each node pool role (system, emqx, ...) spreads over at least 3 zones: ACK node pools, EKS node
+    groups, and in VM mode the instances of each EMQX role."""
     if not facts.production:
         return []
     zone_of = {r.name: str(r.inputs.get("zoneId")) for r in resources if r.type == VSWITCH}
+    zone_of |= {r.name: str(r.inputs.get("availabilityZone")) for r in resources if r.type == AWS_SUBNET}
     zones: dict[str, set[str]] = {}
-    for pool in (r for r in resources if r.type == NODE_POOL):
-        labels = cast(Sequence[Mapping[str, Any]], pool.inputs.get("labels") or [])
-        role = next((str(lab.get("value")) for lab in labels if lab.get("key") == POOL_LABEL), pool.name)
-        # The nodes land in the vSwitches of vswitchIds (pulumi_alicloud cs.NodePool vswitch_ids), so only those
-        # count: a pool's other dependencies (the cluster, a component, a vSwitch it no longer lists) say nothing of
-        # where its nodes run. A listed id that is no vSwitch of this stack counts as no known zone.
-        listed = pool.property_dependencies.get("vswitchIds", ())
-        zones.setdefault(role, set()).update(zone_of[d] for d in listed if d in zone_of)
-    return [(None, f"production node pool {role!r} spans {len(z)} known zone(s) ({', '.join(sorted(z)) or 'none'}) "
-                   f"in its vswitchIds; list at least {MIN_PRODUCTION_ZONES} zones in cloud.zones and keep every "
-                   "pool of the role on the stack's vSwitches")
-            for role, z in sorted(zones.items()) if len(z) < MIN_PRODUCTION_ZONES]
+    # The nodes land in the vSwitches of vswitchIds (pulumi_alicloud cs.NodePool vswitch_ids) or the subnets of
+    # subnetIds (pulumi_aws eks.NodeGroup subnet_ids), so only those count: a pool's other dependencies (the cluster,
+    # a component, a vSwitch it no longer lists) say nothing of where its nodes run. A listed id that is no
+    # vSwitch or subnet of this stack counts as no known zone.
+    for pool in (r for r in resources if r.type in (NODE_POOL, EKS_NODE_GROUP)):
+        listed = pool.property_dependencies.get("vswitchIds" if pool.type == NODE_POOL else "subnetIds", ())
+        zones.setdefault(_pool_role(pool), set()).update(zone_of[d] for d in listed if d in zone_of)
+    problems: list[tuple[str | None, str]] = [
+        (None, f"production node pool {role!r} spans {len(z)} known zone(s) ({', '.join(sorted(z)) or 'none'}) in "
+               f"its vswitchIds/subnetIds; list at least {MIN_PRODUCTION_ZONES} zones in cloud.zones and keep every "
+               "pool of the role on the stack's vSwitches or subnets")
+        for role, z in sorted(zones.items()) if len(z) < MIN_PRODUCTION_ZONES]
+    # VM mode: each instance sits in the one vSwitch of its vswitchId; a role of n < 3 instances can reach n zones.
+    instances: dict[str, list[Resource]] = {}
+    for node in (r for r in resources if r.type == ECS_INSTANCE):
+        tags = node.inputs.get("tags")
+        role = str(cast(Mapping[str, Any], tags).get(VM_ROLE_TAG, "")) if isinstance(tags, Mapping) else ""
+        instances.setdefault(role or node.name, []).append(node)
+    for role, nodes in sorted(instances.items()):
+        reached = {zone_of[d] for n in nodes for d in n.property_dependencies.get("vswitchId", ()) if d in zone_of}
+        if len(reached) < min(MIN_PRODUCTION_ZONES, len(nodes)):
+            problems.append((None, f"production EMQX {role} instances ({len(nodes)}) span {len(reached)} known "
+                                   f"zone(s) ({', '.join(sorted(reached)) or 'none'}); list at least "
+                                   f"{MIN_PRODUCTION_ZONES} zones in cloud.zones and keep every instance on the "
+                                   "stack's vSwitches"))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -486,21 +687,25 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule("admin-never-public", "The EMQX dashboard (18083) and the Kubernetes API server are never open to "
-         "0.0.0.0/0 or any source wider than a /8 (security group rules, load balancer access lists).",
+         "0.0.0.0/0 or any source wider than a /8 (Alibaba and AWS security group rules, load balancer access "
+         "lists, the EKS public endpoint's publicAccessCidrs).",
          admin_never_public),
     Rule("rules-within-stack-cidrs", "Security group ingress rules open no more than the stack's own networks "
          "(VPC, pods, services, network.clientCidrs, network.adminCidrs, cluster.apiServer.allowedCidrs).",
          rules_within_stack_cidrs),
-    Rule("production-deletion-protection", "In production the VPC, the cluster and the load balancer are protected "
-         "(Pulumi protect and the cloud's deletion protection).", production_deletion_protection),
+    Rule("production-deletion-protection", "In production the VPC, the cluster (ACK, EKS, or the VM-mode ECS "
+         "instances) and the load balancer (CLB, NLB, ELB) are protected (Pulumi protect and the cloud's deletion "
+         "protection).", production_deletion_protection),
     Rule("pinned-versions", "Every Helm release and container image is pinned to a version (a digest or a tag that "
          "starts with MAJOR.MINOR: no latest, stable, main or bare major), in Kubernetes objects and Helm values.",
          pinned_versions),
-    Rule("no-plain-text-secrets", "Kubernetes Secrets hold only Pulumi secrets; node user data holds no keys.",
+    Rule("no-plain-text-secrets", "Kubernetes Secrets and OOS secret parameters hold only Pulumi secrets; node user "
+         "data (ACK node pools, EC2 launch templates, ECS instances) holds no keys.",
          no_plain_text_secrets),
     Rule("emqx-waits-for-ready", "The EMQX resource carries pulumi.com/waitFor.", emqx_waits_for_ready),
     Rule("sysctls-in-catalogue", "No sysctl outside the kernel profile's catalogue (components/tuning.py).",
          sysctls_in_catalogue),
-    Rule("production-zones", f"In production every node pool role spans at least {MIN_PRODUCTION_ZONES} zones.",
+    Rule("production-zones", f"In production every node pool role (ACK node pools, EKS node groups, VM-mode "
+         f"instances of an EMQX role) spans at least {MIN_PRODUCTION_ZONES} zones.",
          production_zones, stack=True),
 )

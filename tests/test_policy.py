@@ -27,7 +27,7 @@ from tools import policy_check
 
 PROD = rules.StackFacts(stack="prod", production=True, cidrs=("10.20.0.0/16", "172.20.0.0/16", "10.0.0.0/8"))
 DEV = rules.StackFacts(stack="dev", production=False, cidrs=("10.10.0.0/16",))
-SHIPPED = ("dev", "prod", "local")
+SHIPPED = ("dev", "prod", "local", "aws-dev", "aws-prod", "vm-dev", "vm-prod")
 
 
 def _options(protect: bool = False) -> PolicyResourceOptions:
@@ -302,6 +302,196 @@ def test_production_zones_count_the_pools_vswitches_not_its_dependencies() -> No
     assert len(found) == 1 and "'emqx'" in found[0], found
 
 
+# ------------------------------------------------------------------- the same policies on AWS and VM-mode types
+
+
+def _aws_rule(cidr: str | None, port: int = 18083, protocol: str = "tcp", description: str = "",
+              **extra: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {"fromPort": port, "toPort": port, "ipProtocol": protocol, "description": description,
+                            "securityGroupId": "sg-1", **extra}
+    if cidr is not None:
+        rule["cidrIpv6" if ":" in cidr else "cidrIpv4"] = cidr
+    return rule
+
+
+@pytest.mark.parametrize(("type_", "inputs", "expected"), [
+    (rules.AWS_INGRESS_RULE, _aws_rule("0.0.0.0/0"), True),
+    (rules.AWS_INGRESS_RULE, _aws_rule("::/0"), True),
+    (rules.AWS_INGRESS_RULE, _aws_rule("0.0.0.0/1", 443, description="EMQX dashboard and API"), True),
+    (rules.AWS_INGRESS_RULE, _aws_rule("0.0.0.0/0", 6443), True),
+    (rules.AWS_INGRESS_RULE, {**_aws_rule("0.0.0.0/0", 0, "-1"), "fromPort": None, "toPort": None}, True),
+    (rules.AWS_INGRESS_RULE, {**_aws_rule("0.0.0.0/0"), "fromPort": 18000, "toPort": 18100}, True),
+    (rules.AWS_INGRESS_RULE, _aws_rule("10.20.0.0/16"), False),
+    (rules.AWS_INGRESS_RULE, _aws_rule("0.0.0.0/0", 1883, description="MQTT clients"), False),
+    (rules.AWS_INGRESS_RULE, _aws_rule(None, referencedSecurityGroupId="sg-nlb"), False),  # from a group, no CIDR
+    (rules.AWS_INGRESS_RULE, _aws_rule("0.0.0.0/0", -1, "icmp"), False),
+    (rules.AWS_SG_RULE, {"type": "ingress", "fromPort": 18083, "toPort": 18083, "protocol": "tcp",
+                         "cidrBlocks": ["10.20.0.0/16", "0.0.0.0/0"], "securityGroupId": "sg-1"}, True),
+    (rules.AWS_SG_RULE, {"type": "egress", "fromPort": 0, "toPort": 0, "protocol": "-1",
+                         "cidrBlocks": ["0.0.0.0/0"], "securityGroupId": "sg-1"}, False),
+    (rules.AWS_SECURITY_GROUP, {"ingress": [{"fromPort": 0, "toPort": 0, "protocol": "-1",
+                                             "ipv6CidrBlocks": ["::/0"]}]}, True),
+    (rules.AWS_SECURITY_GROUP, {"ingress": [{"fromPort": 1883, "toPort": 1883, "protocol": "tcp",
+                                             "cidrBlocks": ["0.0.0.0/0"]}]}, False),
+])
+def test_aws_admin_ports_never_open_to_everyone(type_: str, inputs: dict[str, Any], expected: bool) -> None:
+    found = violations("admin-never-public", type_, inputs)
+    assert bool(found) is expected, found
+
+
+@pytest.mark.parametrize(("vpc_config", "expected"), [
+    ({"endpointPrivateAccess": True, "endpointPublicAccess": False}, False),
+    ({"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}, False),
+    ({"endpointPublicAccess": True, "publicAccessCidrs": ["10.0.0.0/8"]}, False),
+    # The provider's defaults: public endpoint on, publicAccessCidrs 0.0.0.0/0.
+    ({"endpointPublicAccess": True}, True),
+    ({"subnetIds": ["subnet-1"]}, True),
+    ({"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24", "0.0.0.0/0"]}, True),
+    ({"endpointPublicAccess": True, "publicAccessCidrs": ["128.0.0.0/1"]}, True),
+])
+def test_eks_public_endpoint_needs_admin_cidrs(vpc_config: dict[str, Any], expected: bool) -> None:
+    found = violations("admin-never-public", rules.EKS_CLUSTER, {"name": "c", "vpcConfig": vpc_config})
+    assert bool(found) is expected, found
+    assert not expected or "EKS public API endpoint" in found[0]
+
+
+@pytest.mark.parametrize(("type_", "inputs", "expected"), [
+    (rules.AWS_INGRESS_RULE, _aws_rule("10.20.0.0/16", 1883), False),
+    (rules.AWS_INGRESS_RULE, _aws_rule("10.1.2.0/24", 8883), False),
+    (rules.AWS_INGRESS_RULE, _aws_rule("192.168.0.0/16", 1883), True),
+    (rules.AWS_INGRESS_RULE, _aws_rule("0.0.0.0/0", -1, "icmp"), False),
+    (rules.AWS_INGRESS_RULE, _aws_rule(None, 1883, referencedSecurityGroupId="sg-nlb"), False),
+    (rules.AWS_SG_RULE, {"type": "ingress", "fromPort": 1883, "toPort": 1883, "protocol": "tcp",
+                         "cidrBlocks": ["10.20.0.0/16", "192.168.1.0/24"]}, True),
+    (rules.AWS_SECURITY_GROUP, {"ingress": [{"fromPort": 1883, "toPort": 1883, "protocol": "tcp",
+                                             "cidrBlocks": ["100.64.0.0/10"]}]}, True),
+])
+def test_aws_rules_stay_within_the_stacks_cidrs(type_: str, inputs: dict[str, Any], expected: bool) -> None:
+    found = violations("rules-within-stack-cidrs", type_, inputs)
+    assert bool(found) is expected, found
+
+
+@pytest.mark.parametrize(("type_", "inputs", "unprotected"), [
+    (rules.AWS_VPC, {"cidrBlock": "10.40.0.0/16"}, None),  # ec2.Vpc has no cloud-side switch: protect alone
+    (rules.EKS_CLUSTER, {"deletionProtection": True}, {"deletionProtection": False}),
+    (rules.EKS_CLUSTER, {"deletionProtection": True}, {}),
+    (rules.AWS_LBS[0], {"enableDeletionProtection": True}, {"enableDeletionProtection": False}),
+    (rules.AWS_LBS[0], {"enableDeletionProtection": True}, {}),
+    (rules.ECS_INSTANCE, {"deletionProtection": True}, {"deletionProtection": False}),
+    (rules.ECS_INSTANCE, {"deletionProtection": True}, {}),
+])
+def test_production_keeps_aws_and_vm_resources(type_: str, inputs: dict[str, Any],
+                                               unprotected: dict[str, Any] | None) -> None:
+    name = "production-deletion-protection"
+    assert not violations(name, type_, inputs, protect=True)
+    assert violations(name, type_, inputs, protect=False)
+    assert not violations(name, type_, inputs, protect=False, facts=DEV)
+    if unprotected is not None:
+        found = violations(name, type_, unprotected, protect=True)
+        assert len(found) == 1 and "has no" in found[0] and "protect`ed" not in found[0], found
+        assert not violations(name, type_, unprotected, protect=False, facts=DEV)
+
+
+def _mime(cloud_config: str) -> str:
+    """User data shaped as the AWS launch templates carry it (NodeConfig + cloud-config parts), base64."""
+    text = ('MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="==B=="\n\n--==B==\n'
+            "Content-Type: application/node.eks.aws\n\n---\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\n"
+            'spec: {}\n\n--==B==\nContent-Type: text/cloud-config; charset="us-ascii"\n\n'
+            f"{cloud_config}\n--==B==--\n")
+    return base64.b64encode(text.encode()).decode()
+
+
+_CLEAN_CLOUD_CONFIG = ("#cloud-config\nwrite_files:\n- path: /usr/local/sbin/t.sh\n  content: |\n    #!/bin/bash\n"
+                       "    sysctl -w net.core.somaxconn=1024\n    PASSWORD=\"$(cat /run/secret)\"\n"
+                       "runcmd:\n- [/usr/local/sbin/t.sh]\n")
+
+
+@pytest.mark.parametrize(("cloud_config", "expected"), [
+    (_CLEAN_CLOUD_CONFIG, False),
+    ("#cloud-config\nwrite_files:\n- path: /etc/app.env\n  content: |\n    DB_PASSWORD=s3cretvalue99\n", True),
+    ("#cloud-config\nruncmd:\n- [aliyun, configure, --access-key-id, LTAI5tAbCdEfGhIjKlMn]\n", True),
+    # A file cloud-init decodes before writing it: the key is only visible once decoded.
+    ("#cloud-config\nwrite_files:\n- path: /etc/app.env\n  encoding: b64\n  content: "
+     + base64.b64encode(b"API_KEY=abcdefgh12345678\n").decode() + "\n", True),
+])
+def test_aws_and_vm_user_data_holds_no_keys(cloud_config: str, expected: bool) -> None:
+    name = "no-plain-text-secrets"
+    template = violations(name, rules.LAUNCH_TEMPLATE, {"userData": _mime(cloud_config)})
+    assert bool(template) is expected, template
+    instance = violations(name, rules.ECS_INSTANCE,
+                          {"userData": base64.b64encode(cloud_config.encode()).decode()})
+    assert bool(instance) is expected, instance
+
+
+def test_oos_secret_parameters_must_be_pulumi_secrets() -> None:
+    name = "no-plain-text-secrets"
+    assert not violations(name, rules.OOS_SECRET, {"secretParameterName": "x/cookie", "value": rules.SECRET_TEXT})
+    assert violations(name, rules.OOS_SECRET, {"secretParameterName": "x/cookie", "value": "plain-cookie"})
+    cli = rules.StackFacts(stack="prod", production=True, cidrs=(), secrets_marked=False)
+    assert not violations(name, rules.OOS_SECRET, {"value": "plain-cookie"}, facts=cli)
+
+
+@pytest.mark.parametrize(("cloud_config", "expected"), [
+    (_CLEAN_CLOUD_CONFIG, False),
+    # The YAML block's indentation hides a script's heredoc end marker until cloud-config is parsed.
+    ("#cloud-config\nwrite_files:\n- path: /usr/local/sbin/t.sh\n  content: |\n    #!/bin/bash\n"
+     "    while read -r key mode want; do :; done <<'EMQX_SYSCTLS'\n    kernel.panic set 1\n    EMQX_SYSCTLS\n", True),
+    ("#cloud-config\nwrite_files:\n- path: /etc/sysctl.d/90-x.conf\n  content: |\n    kernel.panic = 1\n", True),
+    ("#cloud-config\nwrite_files:\n- path: /etc/sysctl.d/90-x.conf\n  content: |\n    net.core.somaxconn = 1\n",
+     False),
+    ("#cloud-config\nwrite_files:\n- path: /etc/app.conf\n  content: |\n    kernel.panic = 1\n", False),
+    ("#cloud-config\nbootcmd:\n- [sysctl, -w, kernel.panic=1]\n", True),
+    ("#cloud-config\nruncmd:\n- echo 1 > /proc/sys/kernel/panic\n", True),
+])
+def test_aws_and_vm_user_data_sysctls_in_catalogue(cloud_config: str, expected: bool) -> None:
+    name = "sysctls-in-catalogue"
+    template = violations(name, rules.LAUNCH_TEMPLATE, {"userData": _mime(cloud_config)})
+    assert bool(template) is expected, template
+    assert not expected or "kernel.panic" in template[0]
+    instance = violations(name, rules.ECS_INSTANCE, {"userData": base64.b64encode(cloud_config.encode()).decode()})
+    assert bool(instance) is expected, instance
+
+
+def _zone_violations(facts: rules.StackFacts, placed: dict[str, list[str]], *, vm: bool) -> list[str]:
+    """production-zones over AWS subnets and EKS node groups (one group per zone list entry, as the program builds
+    one EMQX group per zone), or over vSwitches and VM-mode instances (one instance per entry)."""
+    zones = sorted({z for zs in placed.values() for z in zs})
+    if vm:
+        places = {z: PolicyResource(rules.VSWITCH, {"zoneId": z}, f"urn:{z}", f"sw-{z}", _options(), None, None, [],
+                                    {}) for z in zones}
+        nodes = [PolicyResource(rules.ECS_INSTANCE, {"tags": {rules.VM_ROLE_TAG: role}, "vswitchId": f"sw-{z}-id"},
+                                f"urn:{role}-{i}", f"{role}-{i}", _options(), None, None, [places[z]],
+                                {"vswitchId": [places[z]]})
+                 for role, zs in placed.items() for i, z in enumerate(zs)]
+    else:
+        places = {z: PolicyResource(rules.AWS_SUBNET, {"availabilityZone": z}, f"urn:{z}", f"private-{z}",
+                                    _options(), None, None, [], {}) for z in zones}
+        nodes = [PolicyResource(rules.EKS_NODE_GROUP, {"labels": {rules.POOL_LABEL: role},
+                                                       "subnetIds": [f"private-{z}-id"]},
+                                f"urn:{role}-{z}", f"{role}-{z}", _options(), None, None, [places[z]],
+                                {"subnetIds": [places[z]]})
+                 for role, zs in placed.items() for z in zs]
+    policy = _policy("production-zones", facts)
+    assert isinstance(policy, StackValidationPolicy)
+    found: list[str] = []
+    policy.validate(StackValidationArgs([*places.values(), *nodes]), lambda message, urn=None: found.append(message))
+    return found
+
+
+@pytest.mark.parametrize("vm", [False, True])
+def test_production_aws_node_groups_and_vm_instances_span_three_zones(vm: bool) -> None:
+    role = "core" if vm else "emqx"
+    assert not _zone_violations(PROD, {role: ["a", "b", "c"], "system": ["a", "b", "c"]}, vm=vm)
+    found = _zone_violations(PROD, {role: ["a", "b", "a"], "system": ["a", "b", "c"]}, vm=vm)
+    assert len(found) == 1 and role in found[0], found
+    assert not _zone_violations(DEV, {role: ["a", "a", "a"]}, vm=vm)
+
+
+def test_vm_role_of_fewer_than_three_instances_spans_as_many_zones() -> None:
+    assert not _zone_violations(PROD, {"core": ["a", "b", "c"], "replicant": ["a", "b"]}, vm=True)
+    assert _zone_violations(PROD, {"core": ["a", "b", "c"], "replicant": ["a", "a"]}, vm=True)
+
+
 # --------------------------------------------------------------------------------------- the facts of a stack
 
 
@@ -318,6 +508,17 @@ def test_facts_come_from_the_programs_settings() -> None:
     del network["clientCidrs"]
     config["emqx-platform:network"] = json.dumps(network)
     assert "0.0.0.0/0" in rules.facts_from_config("dev", config, secret_keys).cidrs
+
+
+def test_vm_facts_admit_the_clb_health_check_range() -> None:
+    """A VM stack behind a CLB admits the CLB's health checks (100.64.0.0/10) on its nodes; behind an NLB it does
+    not; and a VM stack's missing service CIDR is no network at all."""
+    vm_dev = policy_check.stack_facts("vm-dev")
+    assert "100.64.0.0/10" in vm_dev.cidrs and "" not in vm_dev.cidrs
+    vm_prod = policy_check.stack_facts("vm-prod")
+    assert vm_prod.production is True
+    assert "100.64.0.0/10" not in vm_prod.cidrs and "" not in vm_prod.cidrs
+    assert policy_check.stack_facts("aws-prod").production is True
 
 
 # ---------------------------------------------------------------------------------- the pack over whole plans
@@ -409,6 +610,108 @@ def test_mutated_prod_plan_fails_with_the_expected_policy(run_stack: StackRunner
     mutate(plan)
     found = policy_check.check_plan(plan, policy_check.stack_facts("prod"))
     assert found and expected in {v.policy for v in found}, found
+
+
+def _user_data_edit(resource: dict[str, Any], edit: Callable[[str], str]) -> None:
+    text = base64.b64decode(resource["inputs"]["userData"]).decode()
+    edited = edit(text)
+    assert edited != text
+    resource["inputs"]["userData"] = base64.b64encode(edited.encode()).decode()
+
+
+def _other_mutations() -> dict[str, tuple[str, str, Callable[[dict[str, Any]], None]]]:
+    """Mutations of the aws-prod and vm-prod plans: (stack, expected policy, mutate)."""
+    def aws_public_dashboard(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.AWS_INGRESS_RULE and r["inputs"].get("fromPort") == 18083
+               and "cidrIpv4" in r["inputs"])["inputs"]["cidrIpv4"] = "0.0.0.0/0"
+
+    def aws_wide_client_rule(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.AWS_INGRESS_RULE and r["inputs"].get("fromPort") == 1883
+               and "cidrIpv4" in r["inputs"])["inputs"]["cidrIpv4"] = "192.168.0.0/16"
+
+    def eks_public_endpoint(plan: dict[str, Any]) -> None:
+        vpc = _first(plan, lambda r: r["type"] == rules.EKS_CLUSTER)["inputs"]["vpcConfig"]
+        vpc["endpointPublicAccess"] = True
+        vpc.pop("publicAccessCidrs", None)
+
+    def eks_unprotected(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.EKS_CLUSTER)["inputs"]["deletionProtection"] = False
+
+    def nlb_unprotected(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] in rules.AWS_LBS)["inputs"]["enableDeletionProtection"] = False
+
+    def aws_vpc_unprotected(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.AWS_VPC)["options"]["protect"] = False
+
+    def launch_template_key(plan: dict[str, Any]) -> None:
+        _user_data_edit(_first(plan, lambda r: r["type"] == rules.LAUNCH_TEMPLATE and "userData" in r["inputs"]),
+                        lambda t: t.replace("#cloud-config\nwrite_files:\n", "#cloud-config\nwrite_files:\n"
+                                            "- path: /etc/app.env\n  content: |\n    DB_PASSWORD=s3cretvalue99\n", 1))
+
+    def launch_template_sysctl(plan: dict[str, Any]) -> None:
+        _user_data_edit(_first(plan, lambda r: r["type"] == rules.LAUNCH_TEMPLATE and "userData" in r["inputs"]),
+                        lambda t: t.replace("#cloud-config\nwrite_files:\n", "#cloud-config\nwrite_files:\n"
+                                            "- path: /etc/sysctl.d/90-x.conf\n  content: |\n    kernel.sem = 1\n", 1))
+
+    def node_groups_two_zones(plan: dict[str, Any]) -> None:
+        groups = [r for r in plan["resources"] if r["type"] == rules.EKS_NODE_GROUP
+                  and r["inputs"]["labels"].get(rules.POOL_LABEL) == "emqx"]
+        groups[-1]["inputs"]["subnetIds"] = groups[0]["inputs"]["subnetIds"]
+
+    def instance_unprotected(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.ECS_INSTANCE)["inputs"]["deletionProtection"] = False
+
+    def instance_key(plan: dict[str, Any]) -> None:
+        _user_data_edit(_first(plan, lambda r: r["type"] == rules.ECS_INSTANCE),
+                        lambda t: t.replace("#cloud-config\nwrite_files:\n", "#cloud-config\nwrite_files:\n"
+                                            "- path: /etc/emqx.env\n  content: |\n"
+                                            "    EMQX_DASHBOARD_PASSWORD=s3cretvalue99\n", 1))
+
+    def instance_sysctl(plan: dict[str, Any]) -> None:
+        _user_data_edit(_first(plan, lambda r: r["type"] == rules.ECS_INSTANCE),
+                        lambda t: t.replace("    EMQX_SYSCTLS\n", "    kernel.sem set 1\n    EMQX_SYSCTLS\n", 1))
+
+    def plain_oos_secret(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.OOS_SECRET)["inputs"]["value"] = "plain-cookie"
+
+    def vm_public_dashboard(plan: dict[str, Any]) -> None:
+        _first(plan, lambda r: r["type"] == rules.SECURITY_GROUP_RULE and r["inputs"].get("portRange") == "18083/18083"
+               and "cidrIp" in r["inputs"])["inputs"]["cidrIp"] = "0.0.0.0/0"
+
+    def cores_two_zones(plan: dict[str, Any]) -> None:
+        cores = [r for r in plan["resources"] if r["type"] == rules.ECS_INSTANCE
+                 and r["inputs"]["tags"].get(rules.VM_ROLE_TAG) == "core"]
+        cores[-1]["inputs"]["vswitchId"] = cores[0]["inputs"]["vswitchId"]
+
+    return {
+        "aws: public dashboard rule": ("aws-prod", "admin-never-public", aws_public_dashboard),
+        "aws: client rule wider than the stack's CIDRs": ("aws-prod", "rules-within-stack-cidrs", aws_wide_client_rule),
+        "aws: public EKS endpoint without CIDRs": ("aws-prod", "admin-never-public", eks_public_endpoint),
+        "aws: EKS without deletion protection": ("aws-prod", "production-deletion-protection", eks_unprotected),
+        "aws: NLB without deletion protection": ("aws-prod", "production-deletion-protection", nlb_unprotected),
+        "aws: unprotected VPC": ("aws-prod", "production-deletion-protection", aws_vpc_unprotected),
+        "aws: password in launch template user data": ("aws-prod", "no-plain-text-secrets", launch_template_key),
+        "aws: sysctl outside the catalogue": ("aws-prod", "sysctls-in-catalogue", launch_template_sysctl),
+        "aws: EMQX node groups over two zones": ("aws-prod", "production-zones", node_groups_two_zones),
+        "vm: instance without release protection": ("vm-prod", "production-deletion-protection",
+                                                    instance_unprotected),
+        "vm: cookie in instance user data": ("vm-prod", "no-plain-text-secrets", instance_key),
+        "vm: sysctl outside the catalogue": ("vm-prod", "sysctls-in-catalogue", instance_sysctl),
+        "vm: plain-text OOS secret parameter": ("vm-prod", "no-plain-text-secrets", plain_oos_secret),
+        "vm: public dashboard rule": ("vm-prod", "admin-never-public", vm_public_dashboard),
+        "vm: cores over two zones": ("vm-prod", "production-zones", cores_two_zones),
+    }
+
+
+@pytest.mark.parametrize("mutation", sorted(_other_mutations()))
+def test_mutated_aws_and_vm_plans_fail_with_the_expected_policy(run_stack: StackRunner, mutation: str) -> None:
+    stack, expected, mutate = _other_mutations()[mutation]
+    plan = _plan(run_stack, stack)
+    facts = policy_check.stack_facts(stack)
+    assert not policy_check.check_plan(plan, facts)  # the shipped plan passes ...
+    mutate(plan)
+    found = policy_check.check_plan(plan, facts)
+    assert found and expected in {v.policy for v in found}, found  # ... and this one change fails it
 
 
 def test_runner_exit_status(run_stack: StackRunner, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
