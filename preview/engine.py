@@ -311,8 +311,10 @@ class RecordedResource:
     provider: str | None = None
     parent_urn: str | None = None
     # Resource options the engine acts on: protect, retainOnDelete, deleteBeforeReplace, replaceOnChanges,
-    # ignoreChanges, aliases.
+    # ignoreChanges, aliases; customTimeouts where set.
     options: dict[str, Any] = field(default_factory=dict[str, Any])
+    # The URNs behind `dependencies` (names alone are ambiguous across types).
+    dependency_urns: tuple[str, ...] = ()
     # Unredacted values for tests that must follow a secret to where it lands. Never written or printed.
     raw_inputs: dict[str, Any] = field(default_factory=dict[str, Any], repr=False, compare=False)
     raw_outputs: dict[str, Any] = field(default_factory=dict[str, Any], repr=False, compare=False)
@@ -651,6 +653,11 @@ def _make_monitor(journal: _Journal, mocks_impl: Any) -> Any:
                     "aliases": _aliases(request),
                 },
             )
+            timeouts = {k: v for k in ("create", "update", "delete")
+                        if (v := getattr(request.customTimeouts, k))}
+            if timeouts:
+                # Only where the program sets them, so plan.json (and its diffs) stay as they were elsewhere.
+                registration.options["customTimeouts"] = timeouts
             with journal.lock:
                 journal.registrations.append(registration)
                 journal.by_urn[urn] = registration
@@ -722,12 +729,42 @@ def run_program(
 
     Raises whatever the program raises (a ConfigError stays a ConfigError), after outstanding work settles.
     """
+    path = Path(program).resolve()
+
+    def body() -> None:
+        program_dir = str(path.parent)
+        previous_cwd = os.getcwd()
+        added_path = program_dir not in sys.path
+        try:
+            if added_path:
+                sys.path.insert(0, program_dir)
+            os.chdir(program_dir)
+            runpy.run_path(str(path), run_name="__main__")
+        finally:
+            os.chdir(previous_cwd)
+            if added_path and program_dir in sys.path:
+                sys.path.remove(program_dir)
+
     context = contextvars.copy_context()
-    return context.run(_run_in_context, Path(program).resolve(), stack, dict(config), list(secret_keys), project)
+    return context.run(_run_in_context, body, stack, dict(config), list(secret_keys), project)
+
+
+def run_function(
+    body: Callable[[], object],
+    *,
+    stack: str = "test",
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    project: str = PROJECT,
+) -> Recording:
+    """`body` as the program, under the same mocks, fakes and recording as `run_program`: for tests that build
+    components directly (never in preview mode)."""
+    context = contextvars.copy_context()
+    return context.run(_run_in_context, body, stack, dict(config or {}), list(secret_keys or []), project)
 
 
 def _run_in_context(
-    program: Path, stack: str, config: dict[str, str], secret_keys: list[str], project: str
+    body: Callable[[], object], stack: str, config: dict[str, str], secret_keys: list[str], project: str
 ) -> Recording:
     import pulumi
     from pulumi.runtime import settings as pulumi_settings
@@ -745,9 +782,6 @@ def _run_in_context(
     # A failed run leaves futures nobody awaited; the first failure is re-raised, so their echoes are noise.
     loop.set_exception_handler(lambda _loop, _context: None)
     asyncio.set_event_loop(loop)
-    program_dir = str(program.parent)
-    previous_cwd = os.getcwd()
-    added_path = program_dir not in sys.path
     try:
         # set_mocks builds a root Stack when none exists; run_in_stack must build it instead (as the language
         # host does), so it registers the stack outputs we record. A stand-in root keeps set_mocks from it.
@@ -764,22 +798,15 @@ def _run_in_context(
         runtime_settings.base_providers_by_ref = {}
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
 
-        if added_path:
-            sys.path.insert(0, program_dir)
-        os.chdir(program_dir)
+        def program() -> None:
+            body()
 
-        def program_body() -> None:
-            runpy.run_path(str(program), run_name="__main__")
-
-        loop.run_until_complete(pulumi_stack.run_in_stack(program_body))
+        loop.run_until_complete(pulumi_stack.run_in_stack(program))
     except BaseException as error:
         # What had been registered when the run failed: a config error must leave this empty (nothing deployed).
         error.registered_before_failure = [f"{r.type}::{r.name}" for r in journal.registrations]  # type: ignore[attr-defined]
         raise
     finally:
-        os.chdir(previous_cwd)
-        if added_path and program_dir in sys.path:
-            sys.path.remove(program_dir)
         _close_loop(loop)
         _restore_loop(previous_loop)
 
@@ -841,6 +868,7 @@ def _build_recording(
             custom=r.custom,
             provider=r.provider,
             options=r.options,
+            dependency_urns=tuple(sorted(set(r.dependency_urns))),
             parent_urn=r.parent_urn if parent_name(r.parent_urn) else None,
             raw_inputs=unwrap(r.inputs),
             raw_outputs=unwrap(r.outputs if r.custom else journal.component_outputs.get(r.urn, {})),

@@ -1,27 +1,23 @@
-"""A small harness that builds components directly under Pulumi's mocks (preview=False, so every apply runs) and
-records what each resource received: type, name, inputs, parent, dependencies, protect.
+"""Components built directly under the offline engine's mocks (preview/engine.py run_function: preview=False, so
+every apply runs), seen the way the AWS component tests name things: parents and dependencies as "type::name".
 
     run = build_under_mocks(lambda: {"endpoints": AwsLoadBalancer("lb", spec=..., ...).endpoints})
     run.one("aws:lb/targetGroup:TargetGroup", "lb-mqtt").inputs["targetType"]
 
-Each run has its own contextvars context and event loop, so runs do not leak into each other or into the program
-runs of tests/conftest.py. Resources the cloud would fill get made-up values here: `arn` and, for a load balancer,
-`dnsName`.
+Resources the cloud would fill get made-up values here, predictable from the resource: `arn` for every AWS
+resource and, for a load balancer, `dnsName`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pulumi
-from google.protobuf import json_format
-from pulumi.runtime import mocks
-from pulumi.runtime import settings as pulumi_settings
+import pytest
+
+from preview import engine
 
 FAKE_DNS = "emqx-nlb-0123456789.elb.eu-west-1.amazonaws.com"
 
@@ -62,87 +58,39 @@ class Run:
         return f"{token}::{name}" in resource.dependencies
 
 
-def _plain(value: Any) -> Any:
-    """Struct numbers come back as floats: give integral ones back as ints, as the program wrote them."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in cast(dict[str, Any], value).items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in cast(list[Any], value)]
-    return value
+class _AwsFakes(dict[str, Any]):
+    """The engine's fakes, with every AWS type answered by fake_arn (and FAKE_DNS for a load balancer)."""
 
+    def get(self, token: str, default: Any = None) -> Any:  # type: ignore[override]
+        if not token.startswith("aws:"):
+            return super().get(token, default)
 
-class _Mocks(mocks.Mocks):
-    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        outputs = dict(args.inputs)
-        if args.typ.startswith("aws:"):
-            outputs.setdefault("arn", fake_arn(args.typ, args.name))
-        if args.typ == "aws:lb/loadBalancer:LoadBalancer":
-            outputs["dnsName"] = FAKE_DNS
-        return f"{args.name}-id", outputs
-
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        return {}, []
+        def fake(name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+            out = {"arn": fake_arn(token, name)}
+            if token == "aws:lb/loadBalancer:LoadBalancer":
+                out["dnsName"] = FAKE_DNS
+            return out
+        return fake
 
 
 def build_under_mocks(build: Callable[[], Mapping[str, Any]]) -> Run:
-    """Run `build` (which constructs components and returns the Outputs to resolve) under mocks."""
-    return contextvars.copy_context().run(_run, build)
+    """Run `build` (which constructs components and returns the Outputs to resolve) under the engine's mocks."""
 
+    def body() -> None:
+        for key, value in build().items():
+            pulumi.export(key, value)
 
-def _run(build: Callable[[], Mapping[str, Any]]) -> Run:
-    records: list[Registered] = []
-    urns: dict[str, str] = {}
-    impl = _Mocks()
-
-    class Monitor(mocks.MockMonitor):
-        def RegisterResource(self, request: Any) -> Any:
-            if self.make_urn(request.parent, request.type, request.name) in urns:
-                # The real engine refuses a duplicate URN; the stock mock monitor silently overwrites.
-                raise ValueError(f"duplicate resource {request.type} {request.name}")
-            response = super().RegisterResource(request)
-            if request.type != "pulumi:pulumi:Stack":
-                urns[response.urn] = f"{request.type}::{request.name}"
-                records.append(Registered(
-                    type=request.type,
-                    name=request.name,
-                    inputs=_plain(json_format.MessageToDict(request.object)),
-                    parent=request.parent,
-                    dependencies=tuple(request.dependencies),
-                    protect=bool(request.protect),
-                    provider=request.provider,
-                    replace_on_changes=tuple(sorted(request.replaceOnChanges)),
-                    delete_before_replace=bool(request.deleteBeforeReplace),
-                ))
-            return response
-
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    resolved: dict[str, Any] = {}
-    try:
-        pulumi_settings.ROOT.set(None)
-        pulumi.runtime.set_mocks(impl, project="emqx-platform", stack="test", preview=False, monitor=Monitor(impl))
-        runtime_settings = cast(Any, pulumi_settings.SETTINGS)
-        runtime_settings.outputs = set()
-        runtime_settings.lock = threading.Lock()
-
-        @pulumi.runtime.test
-        def body() -> pulumi.Output[None]:
-            outs = build()
-            return pulumi.Output.all(*outs.values()).apply(
-                lambda values: resolved.update(dict(zip(outs.keys(), values, strict=True))))
-
-        body()
-    finally:
-        loop.close()
-        asyncio.set_event_loop(asyncio.new_event_loop())
-    # Parents and dependencies by "type::name", the way the tests name resources.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine.fakes, "RESOURCE_FAKES", _AwsFakes(engine.fakes.RESOURCE_FAKES))
+        rec = engine.run_function(body)
+    by_urn = {r.urn: f"{r.type}::{r.name}" for r in rec.resources}
     resources = tuple(
-        Registered(type=r.type, name=r.name, inputs=r.inputs, parent=urns.get(r.parent, r.parent),
-                   dependencies=tuple(urns.get(d, d) for d in r.dependencies), protect=r.protect,
-                   provider=r.provider, replace_on_changes=r.replace_on_changes,
-                   delete_before_replace=r.delete_before_replace)
-        for r in records
+        Registered(type=r.type, name=r.name, inputs=r.raw_inputs,
+                   parent=by_urn.get(r.parent_urn or "", r.parent_urn or ""),
+                   dependencies=tuple(by_urn.get(u, u) for u in r.dependency_urns),
+                   protect=bool(r.options.get("protect")), provider=r.provider or "",
+                   replace_on_changes=tuple(r.options.get("replaceOnChanges", ())),
+                   delete_before_replace=bool(r.options.get("deleteBeforeReplace")))
+        for r in rec.resources
     )
-    return Run(resources=resources, outputs=resolved)
+    return Run(resources=resources, outputs=dict(rec.outputs))

@@ -7,7 +7,6 @@ import base64
 import inspect
 import json
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pulumi_aws as aws
@@ -79,11 +78,9 @@ def group_specs(loadgen: bool) -> list[NodeGroupSpec]:
 def run(build: Callable[[], None]) -> engine.Recording:
     """`build` as the program body, under the project's mock engine (preview=False) with FAKES added."""
     with pytest.MonkeyPatch.context() as patch:
-        # The engine runs a program file; here the program is a function, so nothing is read from disk.
-        patch.setattr(engine.runpy, "run_path", lambda *_args, **_kwargs: build())
         for token, fake in FAKES.items():
             patch.setitem(engine.fakes.RESOURCE_FAKES, token, fake)
-        return engine.run_program(Path(__file__), stack="t", config={}, secret_keys=[])
+        return engine.run_function(build, stack="t")
 
 
 def build_platform(production: bool, loadgen: bool) -> Callable[[], None]:

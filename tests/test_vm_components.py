@@ -1,15 +1,13 @@
 """VM-mode components (components/alicloud/vm_*.py), constructed directly under Pulumi mocks (preview=False), and the
 pure address plan they rely on.
 
-The harness records every registration as the engine would receive it (type, name, parent, dependencies, protect,
-ignoreChanges, custom timeouts, inputs with secret markers in place), like preview/engine.py's recording monitor.
+The harness is the offline engine's (preview/engine.py run_function): every registration as the engine receives it
+(type, name, parent, dependencies, protect, ignoreChanges, custom timeouts, inputs with secret markers in place).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextvars
 import ipaddress
 import itertools
 import json
@@ -21,10 +19,8 @@ from typing import Any
 
 import pulumi
 import pytest
-from google.protobuf import json_format
 from hypothesis import given
 from hypothesis import strategies as st
-from pulumi.runtime import mocks as pulumi_mocks
 
 from components.alicloud import vm_address_plan as plan
 from components.alicloud.vm_load_balancer import VmLoadBalancer
@@ -34,6 +30,7 @@ from components.alicloud.vm_secrets import VmSecrets
 from components.alicloud.vm_security_group import VmSecurityGroup
 from components.alicloud.vm_spec import DiskSpec, SecretNames, VmClusterSpec, VmNodePlan
 from components.settings import HealthCheckSettings, LoadBalancerSettings
+from preview import engine
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # Pulumi's wire signature key (pulumi/runtime/rpc.py)
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -95,49 +92,31 @@ def has_secret_marker(value: Any) -> bool:
     return False
 
 
+def _marked(raw: Any, shown: Any) -> Any:
+    """The raw inputs with a secret marker wherever the engine masks a value (what the wire carried as secret)."""
+    if isinstance(raw, dict) and isinstance(shown, dict):
+        return {k: _marked(v, shown.get(k)) for k, v in raw.items()}
+    if isinstance(raw, list) and isinstance(shown, list) and len(raw) == len(shown):
+        return [_marked(r, v) for r, v in zip(raw, shown, strict=True)]
+    if shown == engine.SECRET_TEXT and raw != engine.SECRET_TEXT:
+        return {SECRET_SIG_KEY: SECRET_SIG, "value": raw}
+    return raw
+
+
 def run(build: Callable[[], object]) -> Recording:
-    return contextvars.copy_context().run(_run, build)
-
-
-def _run(build: Callable[[], object]) -> Recording:
-    registered: list[Registered] = []
-    generated: set[str] = set()
-
-    class Mocks(pulumi_mocks.Mocks):
-        def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            state = dict(args.inputs)
-            if args.typ == "random:index/randomPassword:RandomPassword":
-                state["result"] = f"Generated{args.name.replace('-', '')}Value"
-                generated.add(state["result"])
-            if args.typ == "alicloud:nlb/loadBalancer:LoadBalancer":
-                state["dnsName"] = "nlb-test.cn-hangzhou.nlb.aliyuncsslb.com"
-            return f"{args.name}-id", state
-
-        def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-            return {}, []
-
-    class Monitor(pulumi_mocks.MockMonitor):
-        def RegisterResource(self, request: Any) -> Any:
-            response = super().RegisterResource(request)
-            if request.type != "pulumi:pulumi:Stack":
-                registered.append(Registered(
-                    type=request.type, name=request.name, urn=response.urn, parent=request.parent,
-                    dependencies=list(request.dependencies), protect=bool(request.protect),
-                    ignore_changes=list(request.ignoreChanges), create_timeout=request.customTimeouts.create,
-                    delete_before_replace=bool(request.deleteBeforeReplace),
-                    inputs=json_format.MessageToDict(request.object),
-                ))
-            return response
-
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        mocks = Mocks()
-        pulumi.runtime.set_mocks(mocks, project="emqx-platform", stack="test", preview=False, monitor=Monitor(mocks))
-        pulumi.runtime.test(build)()
-    finally:
-        loop.close()
-        asyncio.set_event_loop(asyncio.new_event_loop())
+    """`build` under the offline engine's mocks (preview/engine.py run_function, preview=False)."""
+    rec = engine.run_function(build)
+    registered = [
+        Registered(type=r.type, name=r.name, urn=r.urn, parent=r.parent_urn or "",
+                   dependencies=list(r.dependency_urns), protect=bool(r.options.get("protect")),
+                   ignore_changes=list(r.options.get("ignoreChanges", [])),
+                   create_timeout=r.options.get("customTimeouts", {}).get("create", ""),
+                   delete_before_replace=bool(r.options.get("deleteBeforeReplace")),
+                   inputs=_marked(r.raw_inputs, r.inputs))
+        for r in rec.resources
+    ]
+    # Every value the fake random provider handed out.
+    generated = {str(r.raw_outputs["result"]) for r in rec.by_type("random:index/randomPassword:RandomPassword")}
     return Recording(registered, generated)
 
 
